@@ -1,0 +1,99 @@
+"""Checkpoints: safetensors weights + a JSON config in the file's metadata.
+
+Loading never unpickles anything (``safetensors`` stores raw tensors), and loading is strict: a missing or
+unexpected tensor is an error, not a warning.  A shipped weight file ``weights/NAME.safetensors`` may have a
+human-readable ``weights/NAME.json`` beside it (the command that trained it and the figures it reached).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .models.registry import build_model, config_dict, list_models
+from .paths import WEIGHTS_DIR
+
+FORMAT_VERSION = "1"
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available; use device='cpu' or 'auto'")
+    return dev
+
+
+def save_weights(model: torch.nn.Module, path: str | Path, info: dict[str, Any] | None = None) -> Path:
+    """Write ``model``'s weights, architecture name and config (and optional ``info``) to ``path``."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    meta = {
+        "format": FORMAT_VERSION,
+        "arch": model.arch,
+        "config": json.dumps(config_dict(model), sort_keys=True),
+        "info": json.dumps(info or {}, sort_keys=True),
+    }
+    save_file(state, str(path), metadata=meta)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Architecture, config and info stored in a weight file (without loading tensors)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "arch" not in meta or "config" not in meta:
+        raise ValueError(f"{path}: not a derain_lib weight file (no 'arch'/'config' metadata)")
+    return {
+        "arch": meta["arch"],
+        "config": json.loads(meta["config"]),
+        "info": json.loads(meta.get("info", "{}")),
+    }
+
+
+def list_weights() -> list[str]:
+    """Names of the trained weights shipped in ``derain_lib/weights``."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+
+
+def weights_path(name_or_path: str | Path) -> Path:
+    """Resolve a shipped weight name or a file path, with a helpful error."""
+    p = Path(name_or_path)
+    if p.suffix == ".safetensors" or p.exists():
+        if not p.exists():
+            raise FileNotFoundError(f"weight file not found: {p}")
+        return p
+    shipped = WEIGHTS_DIR / f"{name_or_path}.safetensors"
+    if shipped.exists():
+        return shipped
+    hint = ""
+    if str(name_or_path) in list_models():
+        hint = (f" {name_or_path!r} is an architecture; build an untrained one with "
+                f"build_model({str(name_or_path)!r}) or train it with 'python -m derain_lib train'.")
+    names = ", ".join(list_weights()) or "(none shipped yet)"
+    raise FileNotFoundError(f"no weights named {str(name_or_path)!r}; shipped weights: {names}.{hint}")
+
+
+def load_model(name_or_path: str | Path, device: str | torch.device = "auto") -> torch.nn.Module:
+    """Load shipped weights by name, or a ``.safetensors`` file, strictly, in eval mode."""
+    from safetensors.torch import load_file
+
+    path = weights_path(name_or_path)
+    meta = read_metadata(path)
+    model = build_model(meta["arch"], **meta["config"])
+    state = load_file(str(path), device="cpu")
+    model.load_state_dict(state, strict=True)
+    model.weights_name = Path(path).stem
+    model.weights_info = meta["info"]
+    return model.to(resolve_device(device)).eval()

@@ -1,0 +1,43 @@
+"""Where data and weights live.
+
+The data root is one setting: the ``DERAIN_DATA`` environment variable, else ``../shared/data`` next to the
+checkout (the layout of this project's development machines).  Nothing from the data root is ever copied
+into the project.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+WEIGHTS_DIR = PACKAGE_DIR / "weights"
+ASSETS_DIR = REPO_DIR / "assets"
+
+ENV_VAR = "DERAIN_DATA"
+
+# Benchmark sets: evaluation only, never training.
+BENCHMARK_SETS = ("rain100H", "rain100L_subset10", "outdoor_rain_sample")
+
+
+def data_root() -> Path:
+    """The data root: ``$DERAIN_DATA`` or ``<repo>/../shared/data``."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser().resolve()
+    return (REPO_DIR.parent / "shared" / "data").resolve()
+
+
+def dataset_path(name: str, must_exist: bool = True) -> Path:
+    """Path of one dataset folder under the data root, with an explanation when it is missing."""
+    path = data_root() / name
+    if must_exist and not path.exists():
+        raise FileNotFoundError(
+            f"dataset {name!r} not found at {path}. Set {ENV_VAR} to the folder that holds it "
+            f"(see ../shared/data/SOURCES.md for what each set is)."
+        )
+    return path
+
+
+def has_dataset(name: str) -> bool:
+    return (data_root() / name).exists()
