@@ -1,0 +1,283 @@
+"""DSEN and S-DSEN: Liu, Ye, Li, Shi, Liu, Sun, "Self-refining Deep Symmetry Enhanced Network for Rain Removal",
+ICIP 2019 (arXiv:1811.04761).
+
+Idea: rain streaks at different angles are rotated copies of each other, but a CNN must learn each angle
+separately.  DSEN extracts *rotation-equivariant* features with p4 group convolutions (Sec. 2.1, Eq. 1-3, see
+:mod:`derain_lib.layers.gconv`), aggregates the four orientations, and predicts a rain layer ``R``; the
+restored image is ``B = O - R``.  S-DSEN (Sec. 2.2) re-applies the same network to its own output for several
+stages, passing each layer's features of stage ``t-1`` to stage ``t`` through an intermediate group conv
+("skip concatenation"); every stage is supervised with an L2 loss.
+
+Architecture (DSEN, paper defaults; parameter counts in brackets, total **50,958** as in the paper's Table 1)::
+
+    O (B, 3, H, W)
+      P4ConvZ2 3 -> 10, 5x5, LeakyReLU(0.2)                   (B, 10, 4, H, W)   [    760]
+      4 x [h + LeakyReLU(P4ConvP4 10 -> 10, 5x5)(h)]          (B, 10, 4, H, W)   [4 x 10,010]
+      symmetry aggregation: 5x5 conv, 4*10 -> 10, LeakyReLU  (B, 10, H, W)      [ 10,010]
+      squeeze-and-excitation, reduction 2                     (B, 10, H, W)      [    115]
+      1x1 conv 10 -> 3                                        R (B, 3, H, W)     [     33]
+    B = O - R
+
+Every convolution has a bias (one per regular channel for group convs); that is the reading that gives
+exactly 50,958.
+
+Symmetry aggregation, a choice the paper leaves open: a plain 5x5 conv over the 40 stacked orientation maps
+(``aggregation="conv_free"``) has 10,010 parameters but is *not* equivariant, so DSEN's rain layer would not
+rotate with the image.  The default ``aggregation="conv"`` keeps the same 10,010 parameters but uses their
+average over the four p4 rotations (rotate the filter, roll its orientation axis, average: the Reynolds
+projection), which maps p4 features to rotation-equivariant planes; the whole DSEN is then exactly equivariant
+(tested).  The price: the averaged filter has 2,500 effective degrees of freedom instead of 10,000.
+``aggregation="max"|"avg"`` replace the conv by orientation pooling (DSEN_maxpool / DSEN_avgpool, Table 1).
+
+Variants (all config fields; the registry names stay ``dsen`` and ``sdsen``):
+
+* ``backbone="cnn"``: the CNN counterpart: plain convs with the channels doubled (20), aggregation 5x5 20 -> 20,
+  SE(20), 1x1 20 -> 3: 52,113 parameters ("about 52k" in the paper).
+* ``se=False``: DSEN w/o SE.
+* S-DSEN ``link="concat"`` (paper, skip concatenation), ``"add"`` (the additive link, "+SC" variant) or
+  ``"none"`` (plain recurrence: MDSEN, or MCNN with ``backbone="cnn"``; MCNN+SR is ``backbone="cnn"`` with
+  ``link="concat"``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..layers.gconv import N_ROT, OrientationPool, P4ConvP4, P4ConvZ2, _P4ConvBase
+from ..layers.se import SqueezeExcitation
+
+__all__ = ["DSEN", "SDSEN", "SymmetryAggregation", "training_loss", "PAPER_SCHEDULE", "init_sdsen_from_dsen"]
+
+
+class SymmetryAggregation(_P4ConvBase):
+    """p4 -> plane aggregation: (B, C_in, 4, H, W) -> (B, C_out, H, W), a 5x5 conv over the ``4 * C_in``
+    orientation maps whose filter is averaged over the p4 rotations, so the output rotates with the input
+    (``agg(rot_p4(x)) == rot(agg(x))``).  Same parameter count as the unconstrained conv."""
+
+    in_orientations = N_ROT
+
+    def _expand(self, weight: torch.Tensor) -> torch.Tensor:
+        # mean_r rot^r(roll(W, r, orientation axis)): invariant under the p4 action on filters.
+        sym = sum(torch.rot90(torch.roll(weight, shifts=r, dims=2), r, dims=(-2, -1)) for r in range(N_ROT)) / N_ROT
+        c_out, c_in, s, k1, k2 = sym.shape
+        return sym.reshape(c_out, c_in * s, k1, k2)  # (C_out, C_in * 4, k, k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, s, h, w = x.shape
+        y = F.conv2d(x.reshape(b, c * s, h, w), self.filter_bank(), padding=self.kernel_size // 2)
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)  # (B, C_out, H, W)
+
+
+class _FreeAggregation(nn.Module):
+    """The unconstrained reading: a plain conv over the stacked orientation maps (not equivariant)."""
+
+    def __init__(self, c_in: int, c_out: int, k: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in * N_ROT, c_out, k, padding=k // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x.flatten(1, 2))  # (B, C*4, H, W) -> (B, C_out, H, W)
+
+
+class _Body(nn.Module):
+    """One DSEN pass: image -> (rain layer R, per-layer features, aggregated features).
+
+    ``link`` selects how features of the previous stage enter (S-DSEN, Sec. 2.2): ``"none"`` (DSEN, MDSEN),
+    ``"concat"`` (intermediate conv, then concatenated with the layer's input), ``"add"`` (intermediate conv,
+    then added to the layer's input).
+    """
+
+    def __init__(self, cfg: "DSEN.Config", link: str = "none"):
+        super().__init__()
+        if cfg.backbone not in ("p4", "cnn"):
+            raise ValueError(f"backbone must be 'p4' or 'cnn', got {cfg.backbone!r}")
+        if cfg.aggregation not in ("conv", "conv_free", "max", "avg"):
+            raise ValueError(f"aggregation must be conv|conv_free|max|avg, got {cfg.aggregation!r}")
+        if link not in ("none", "concat", "add"):
+            raise ValueError(f"link must be 'none', 'concat' or 'add', got {link!r}")
+        if cfg.kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {cfg.kernel_size}")
+        self.link = link
+        self.p4 = cfg.backbone == "p4"
+        k = cfg.kernel_size
+        c = cfg.channels if self.p4 else cfg.channels * cfg.cnn_width
+        c_layer_in = 2 * c if link == "concat" else c
+        if self.p4:
+            self.head = P4ConvZ2(3, c, k)
+            self.layers = nn.ModuleList([P4ConvP4(c_layer_in, c, k) for _ in range(cfg.num_layers)])
+            self.links = nn.ModuleList([P4ConvP4(c, c, k) for _ in range(cfg.num_layers)]) if link != "none" else None
+            if cfg.aggregation == "conv":
+                self.aggregate = SymmetryAggregation(c, c, k)
+            elif cfg.aggregation == "conv_free":
+                self.aggregate = _FreeAggregation(c, c, k)
+            else:
+                self.aggregate = OrientationPool(cfg.aggregation)
+            c_agg = c
+        else:
+            if cfg.aggregation not in ("conv", "conv_free"):
+                raise ValueError(f"the CNN counterpart has no orientation axis to pool ({cfg.aggregation!r})")
+            pad = k // 2
+            self.head = nn.Conv2d(3, c, k, padding=pad)
+            self.layers = nn.ModuleList([nn.Conv2d(c_layer_in, c, k, padding=pad) for _ in range(cfg.num_layers)])
+            self.links = nn.ModuleList([nn.Conv2d(c, c, k, padding=pad) for _ in range(cfg.num_layers)]) \
+                if link != "none" else None
+            self.aggregate = nn.Conv2d(c, c, k, padding=pad)
+            c_agg = c
+        self.se = SqueezeExcitation(c_agg, cfg.se_reduction) if cfg.se else nn.Identity()
+        self.out = nn.Conv2d(c_agg, 3, 1)
+        self.act = nn.LeakyReLU(cfg.negative_slope)
+        # Start near R = 0 (B = O): the network first learns the residual rain, not the whole image.
+        nn.init.normal_(self.out.weight, std=1e-3)
+        nn.init.zeros_(self.out.bias)
+        self.has_aggregation_act = cfg.aggregation in ("conv", "conv_free") or not self.p4
+
+    def forward(self, x: torch.Tensor, prev: list[torch.Tensor] | None = None):
+        act = self.act
+        h = act(self.head(x))  # p4: (B, C, 4, H, W); cnn: (B, C, H, W)
+        feats = []
+        for i, conv in enumerate(self.layers):
+            inp = h
+            if self.link == "concat":
+                lk = act(self.links[i](prev[i])) if prev is not None else torch.zeros_like(h)
+                inp = torch.cat([h, lk], dim=1)  # (B, 2C, 4, H, W): skip concatenation
+            elif self.link == "add" and prev is not None:
+                inp = h + act(self.links[i](prev[i]))
+            h = h + act(conv(inp))  # residual connection around each group conv
+            feats.append(h)
+        a = self.aggregate(h)  # (B, C, H, W)
+        if self.has_aggregation_act:
+            a = act(a)
+        a = self.se(a)
+        return self.out(a), feats, a  # R: (B, 3, H, W)
+
+
+def _check_input(x: torch.Tensor) -> None:
+    if not torch.is_tensor(x) or x.dim() != 4 or x.shape[1] != 3:
+        shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+        raise ValueError(f"expected a (B, 3, H, W) image tensor in [0, 1], got {shape}")
+    if not x.is_floating_point():
+        raise TypeError(f"expected a floating-point tensor, got {x.dtype}; convert with io.to_tensor")
+
+
+class DSEN(nn.Module):
+    """Deep Symmetry Enhanced Network (Sec. 2.1): ``B = O - R(O)``, with R from p4-equivariant features."""
+
+    @dataclass
+    class Config:
+        backbone: str = "p4"          # "p4" (DSEN) or "cnn" (the CNN counterpart, channels doubled)
+        channels: int = 10           # regular channels of the p4 layers (each carries 4 orientation maps)
+        cnn_width: int = 2           # CNN counterpart width = channels * cnn_width (paper: doubled)
+        num_layers: int = 4          # P4ConvP4 layers with residual connections
+        kernel_size: int = 5
+        aggregation: str = "conv"    # "conv" (equivariant, default) | "conv_free" | "max" | "avg"
+        se: bool = True
+        se_reduction: int = 2
+        negative_slope: float = 0.2  # LeakyReLU
+
+    scale = 1
+    tile_multiple = 1  # fully convolutional, no down-sampling: any H, W works as is
+
+    def __init__(self, cfg: "DSEN.Config | None" = None):
+        super().__init__()
+        self.config = cfg = cfg or DSEN.Config()
+        self.body = _Body(cfg, link="none")
+
+    def forward(self, x: torch.Tensor, return_stages: bool = False):
+        """x: (B, 3, H, W) -> restored (B, 3, H, W); with ``return_stages`` also a dict with the rain layer
+        ``rain`` (B, 3, H, W), the last group features ``features`` ((B, C, 4, H, W) for p4) and the
+        aggregated maps ``aggregated`` (B, C, H, W)."""
+        _check_input(x)
+        rain, feats, agg = self.body(x)
+        out = x - rain
+        if return_stages:
+            return out, {"rain": rain, "features": feats[-1], "aggregated": agg}
+        return out
+
+
+class SDSEN(nn.Module):
+    """Self-refining DSEN (Sec. 2.2): ``B_t = B_{t-1} - R(B_{t-1}; features of stage t-1)``, ``B_0 = O``.
+
+    One network is shared by all stages (stage-wise weight sharing), so the parameter count does not depend on
+    ``stages`` (for ``stages >= 2``; with ``stages == 1`` no link is built and it equals DSEN).  At stage 1 the
+    concatenated link input is zeros.  ``forward(x, return_stages=True)`` returns ``(B_T, [B_1, ..., B_T])``.
+    """
+
+    @dataclass
+    class Config(DSEN.Config):
+        stages: int = 8
+        link: str = "concat"  # "concat" (skip concatenation, paper) | "add" (+SC) | "none" (MDSEN / MCNN)
+
+    scale = 1
+    tile_multiple = 1
+
+    def __init__(self, cfg: "SDSEN.Config | None" = None):
+        super().__init__()
+        self.config = cfg = cfg or SDSEN.Config()
+        if cfg.stages < 1:
+            raise ValueError(f"stages must be >= 1, got {cfg.stages}")
+        self.body = _Body(cfg, link=cfg.link if cfg.stages > 1 else "none")
+
+    def forward(self, x: torch.Tensor, return_stages: bool = False):
+        _check_input(x)
+        y, prev, outs = x, None, []
+        for _ in range(self.config.stages):
+            rain, feats, _ = self.body(y, prev if self.body.link != "none" else None)
+            y = y - rain  # (B, 3, H, W)
+            outs.append(y)
+            prev = feats  # gradients flow through the link into earlier stages
+        return (y, outs) if return_stages else y
+
+
+@torch.no_grad()
+def init_sdsen_from_dsen(sdsen: SDSEN, dsen: DSEN) -> SDSEN:
+    """Warm start: copy a trained DSEN into every stage of ``sdsen`` and zero the link half of each layer's
+    filter, so that S-DSEN starts as "DSEN applied T times" and learns the link from there.  (Our CPU-budget
+    shortcut; the paper trains S-DSEN from scratch.)"""
+    src, dst = dsen.body.state_dict(), sdsen.body.state_dict()
+    for name, t in dst.items():
+        if name.startswith("links."):
+            continue
+        s = src[name]
+        if s.shape == t.shape:
+            t.copy_(s)
+        else:  # concat layer: (C, 2C, ...) <- (C, C, ...), link half zeroed
+            t.zero_()
+            t[:, : s.shape[1]].copy_(s)
+    sdsen.body.load_state_dict(dst)
+    return sdsen
+
+
+def training_loss(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:
+    """Paper loss: L2 (mean squared error) between each stage's restored image and the clean image, summed
+    over stages with equal weights (DSEN: one stage).  Logs: ``loss``, ``mse`` and ``psnr`` of the last stage."""
+    rainy, clean = batch["rainy"], batch["clean"]
+    net = getattr(model, "module", model)
+    if isinstance(net, SDSEN):
+        _, stages = model(rainy, return_stages=True)
+    else:
+        stages = [model(rainy)]
+    mses = [F.mse_loss(s, clean) for s in stages]
+    loss = torch.stack(mses).sum()
+    last = float(mses[-1].detach())
+    logs = {"loss": float(loss.detach()), "mse": last, "psnr": -10.0 * math.log10(max(last, 1e-12))}
+    if len(mses) > 1:
+        logs["mse_first"] = float(mses[0].detach())
+    return loss, logs
+
+
+PAPER_SCHEDULE = {
+    "optimizer": "adam",
+    "lr": 5e-4,
+    "batch": 64,
+    "patch": 64,
+    "steps": 20000,
+    "milestones": [15000, 17500],
+    "gamma": 0.1,
+    "loss": "L2 on the restored image of every stage, summed with equal weights",
+    "notes": "Sec. 3: 64x64 crops, batch 64, Adam lr 5e-4 divided by 10 at steps 15000 and 17500 (20000 total); "
+             "S-DSEN default 8 stages.",
+}
