@@ -116,33 +116,31 @@ def test_padding_does_not_leak_into_crop_region_size():
 
 
 # ---------------------------------------------------------------- matching loss vs reference
-def _normalised() -> bool:
-    """Whether losses.mean_cov_matching divides the scatter matrices by the sample count (a covariance)."""
-    g = torch.Generator().manual_seed(0)
-    a = torch.randn(10, 4, generator=g, dtype=torch.float64)
-    b = torch.randn(10, 4, generator=g, dtype=torch.float64) * 2
-    _, _, c = mean_cov_matching(a, b)
-    un = ref_match(a.numpy(), b.numpy(), False)[2]
-    no = ref_match(a.numpy(), b.numpy(), True)[2]
-    assert min(abs(float(c) - un), abs(float(c) - no)) < 1e-9 * max(un, 1), (float(c), un, no)
-    return abs(float(c) - no) < abs(float(c) - un)
-
-
 @needs_loss
 @pytest.mark.parametrize("ns,nr,d", [(32, 32, 8), (50, 20, 5), (7, 7, 1)])
 def test_matching_loss_matches_float64_reference(ns, nr, d):
     rng = np.random.default_rng(ns + nr + d)
     fs = rng.normal(size=(ns, d))
     fr = rng.normal(loc=0.3, scale=1.7, size=(nr, d)) + rng.normal(size=(1, d))
-    norm = _normalised()
     total, m, c = mean_cov_matching(torch.from_numpy(fs), torch.from_numpy(fr))
-    rt, rm, rc = ref_match(fs, fr, norm)
+    rt, rm, rc = ref_match(fs, fr, normalise=True)  # losses.py divides scatter by n (documented)
     assert float(m) == pytest.approx(rm, rel=1e-9, abs=1e-12)
     assert float(c) == pytest.approx(rc, rel=1e-9, abs=1e-12)
     assert float(total) == pytest.approx(rt, rel=1e-9)
     # float32 inputs give the same numbers to float32 precision
     t32, _, _ = mean_cov_matching(torch.from_numpy(fs).float(), torch.from_numpy(fr).float())
     assert float(t32) == pytest.approx(rt, rel=1e-4)
+
+
+@needs_loss
+def test_matching_loss_conv_features_are_per_pixel_samples():
+    """(B, C, H, W) input means one C-dim sample per pixel, the same as feature_vectors() rows."""
+    g = torch.Generator().manual_seed(7)
+    a = torch.randn(2, 5, 6, 7, generator=g, dtype=torch.float64)
+    b = torch.randn(3, 5, 4, 4, generator=g, dtype=torch.float64)
+    got = [float(t) for t in mean_cov_matching(a, b)]
+    ref = ref_match(feature_vectors(a).numpy(), feature_vectors(b).numpy(), normalise=True)
+    assert got == pytest.approx(list(ref), rel=1e-9)
 
 
 @needs_loss
