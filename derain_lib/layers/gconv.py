@@ -133,11 +133,11 @@ class _P4ConvBase(nn.Module):
 
     def _conv(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C_in * (1 or 4), H, W) -> (B, C_out, 4, H, W)."""
-        y = F.conv2d(x, self.filter_bank(), padding=self.kernel_size // 2)  # (B, C_out * 4, H, W)
-        y = y.view(y.shape[0], self.out_channels, N_ROT, y.shape[-2], y.shape[-1])  # (B, C_out, 4, H, W)
-        if self.bias is not None:
-            y = y + self.bias.view(1, -1, 1, 1, 1)
-        return y
+        # The bias of regular channel o is shared by its 4 orientation maps; folding it into the conv call
+        # (repeat_interleave) avoids a second pass over the output.
+        bias = self.bias.repeat_interleave(N_ROT) if self.bias is not None else None
+        y = F.conv2d(x, self.filter_bank(), bias, padding=self.kernel_size // 2)  # (B, C_out * 4, H, W)
+        return y.view(y.shape[0], self.out_channels, N_ROT, y.shape[-2], y.shape[-1])  # (B, C_out, 4, H, W)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
