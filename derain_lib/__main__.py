@@ -1,0 +1,352 @@
+"""Command line: ``python -m derain_lib {list,derain,eval,train,synth,bench} ...`` (``--help`` on each).
+
+Errors in the input (missing files, non-images, unknown models, bad options) print one line and exit with a
+non-zero code; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+
+def _positive_int(s: str) -> int:
+    v = int(s)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
+    return v
+
+
+def _kv(s: str) -> tuple[str, object]:
+    if "=" not in s:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {s!r}")
+    k, v = s.split("=", 1)
+    try:
+        val: object = json.loads(v)
+    except json.JSONDecodeError:
+        val = v
+    return k, val
+
+
+def _load(args) -> "torch.nn.Module":
+    from .checkpoint import load_model
+    from .models.registry import build_model
+
+    if getattr(args, "untrained", None):
+        import torch
+        torch.manual_seed(0)
+        print(f"note: using an UNTRAINED {args.untrained} (random weights); its output is not a derained image",
+              file=sys.stderr)
+        from .checkpoint import resolve_device
+        return build_model(args.untrained).to(resolve_device(args.device)).eval()
+    if not args.model:
+        from .checkpoint import list_weights
+        raise ValueError(f"--model is required (shipped weights: {', '.join(list_weights()) or 'none'})")
+    return load_model(args.model, device=args.device)
+
+
+def _expand_inputs(inputs: list[str]) -> list[Path]:
+    from .io import IMAGE_SUFFIXES
+    files: list[Path] = []
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir():
+            files += sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files.append(p)
+    return files
+
+
+def cmd_list(args) -> int:
+    from .checkpoint import list_weights, read_metadata, weights_path
+    from .models.registry import list_models
+    print("architectures:", ", ".join(list_models()))
+    names = list_weights()
+    print("shipped weights:" if names else "shipped weights: none")
+    for n in names:
+        m = read_metadata(weights_path(n))
+        print(f"  {n:<24} {m['arch']:<10} {m['info'].get('summary', '')}")
+    return 0
+
+
+def cmd_derain(args) -> int:
+    from .infer import derain
+    from .io import ImageError, save_image
+
+    model = _load(args)
+    files = _expand_inputs(args.inputs)
+    if not files:
+        raise ValueError("no input images found")
+    out_dir = Path(args.output)
+    failed = 0
+    for f in files:
+        try:
+            t0 = time.perf_counter()
+            out = derain(f, model, tile=args.tile)
+            dst = save_image(out, out_dir / (f.stem + "." + args.format))
+            print(f"{f} -> {dst} ({out.shape[1]}x{out.shape[0]}, {time.perf_counter() - t0:.2f} s)")
+        except (ImageError, ValueError, OSError) as e:
+            failed += 1
+            print(f"error: {e}", file=sys.stderr)
+    if failed:
+        print(f"{failed} of {len(files)} inputs failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import evaluate, format_table
+
+    model = None if args.input_only else _load(args)
+    results = [evaluate(model, d, tile=args.tile, max_images=args.max_images, save_dir=args.save,
+                        progress=not args.json and sys.stderr.isatty()) for d in args.data]
+    if args.json:
+        if not args.per_image:
+            for r in results:
+                r.pop("per_image")
+        print(json.dumps(results, indent=2))
+    else:
+        print(format_table(results))
+        print("Y = MATLAB rgb2ycbcr luma (BT.601); RGB = all channels; SSIM: Gaussian 11x11, sigma 1.5")
+    return 0
+
+
+def cmd_synth(args) -> int:
+    import torch
+    from .data import clean_image_files
+    from .io import read_image, save_image, to_tensor, to_uint8
+    from .rain import downsample, rain_batch
+
+    files = clean_image_files([args.clean])[: args.count]
+    out = Path(args.output)
+    g = torch.Generator().manual_seed(args.seed)
+    for f in files:
+        clean = to_tensor(read_image(f))
+        if args.scale > 1:
+            h, w = clean.shape[-2] // args.scale * args.scale, clean.shape[-1] // args.scale * args.scale
+            clean = clean[..., :h, :w]
+        rainy, _ = rain_batch(clean, args.preset, g)
+        name = f.stem + ".png"
+        save_image(to_uint8(clean), out / "clean" / name)
+        save_image(to_uint8(rainy), out / "rainy" / name)
+        if args.scale > 1:
+            save_image(to_uint8(downsample(rainy, args.scale)), out / f"rainy_x{args.scale}" / name)
+    print(f"wrote {len(files)} pairs to {out} (preset {args.preset}, seed {args.seed})")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import torch
+    from .bench import machine_info, time_fn
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = _load(args)
+    dev = next(model.parameters()).device
+    print(machine_info())
+    for size in args.sizes:
+        w, h = (int(v) for v in size.lower().split("x"))
+        x = torch.rand(1, 3, h, w, device=dev)
+        with torch.inference_mode():
+            ts = time_fn(lambda: model(x), repeats=args.repeats, sync_cuda=dev.type == "cuda")
+        ts.sort()
+        print(f"{getattr(model, 'weights_name', args.untrained)} {w}x{h}: median {ts[len(ts) // 2] * 1000:.1f} ms "
+              f"(min {ts[0] * 1000:.1f}, {args.repeats} runs, {dev})")
+    return 0
+
+
+def cmd_train(args) -> int:
+    import torch
+    from .bench import machine_info
+    from .checkpoint import save_weights
+    from .data import SyntheticRainBatches, paired_patch_batches, real_patch_batches
+    from .evaluate import evaluate, format_table
+    from .models.registry import build_model, paper_schedule
+    from .train import Trainer, epochs_to_steps
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = dict(args.config or [])
+    model = build_model(args.model, **config)
+    sched = paper_schedule(args.model) if args.paper else {}
+    batch = args.batch or sched.get("batch", 16)
+    patch = args.patch or sched.get("patch", 64)
+    lr = args.lr or sched.get("lr", 1e-3)
+    gamma = args.gamma if args.gamma is not None else sched.get("gamma", 0.5)
+    scale = int(getattr(model, "scale", 1))
+
+    if args.data == "synthetic":
+        batches = SyntheticRainBatches(args.clean, batch_size=batch, patch=patch, preset=args.preset,
+                                       angle_range=tuple(args.angle_range) if args.angle_range else None,
+                                       scale=scale, seed=args.seed)
+        n_images = len(batches.pool.images)
+    else:
+        from .data import PairedFolder
+        n_images = len(PairedFolder(args.data))
+        batches = paired_patch_batches(args.data, batch_size=batch, patch=patch, seed=args.seed, scale=scale)
+    if args.real:
+        real_folders = None if args.real == ["default"] else args.real
+        real = real_patch_batches(real_folders, batch_size=batch, patch=patch // scale, seed=args.seed + 1,
+                                  exclude=args.exclude or ())
+        base = batches
+        batches = ({**b, "real": next(real)} for b in base)
+
+    # An "epoch" = every training image cut into patches with stride 0.8*patch (PReNet/DRN convention),
+    # approximated here by (image area / (0.8*patch)^2) patches per image with the average image size.
+    patches_per_image = max(1, int((481 * 321) / (0.8 * patch) ** 2))
+    if args.epochs:
+        steps = epochs_to_steps(args.epochs, n_images * patches_per_image, batch)
+    elif args.steps:
+        steps = args.steps
+    elif "steps" in sched:
+        steps = sched["steps"]
+    elif "epochs" in sched:
+        steps = epochs_to_steps(sched["epochs"], n_images * patches_per_image, batch)
+    else:
+        raise ValueError("give --steps or --epochs (or --paper)")
+    if args.milestones is not None:
+        milestones = args.milestones
+    elif "milestones" in sched and "epochs" in sched and not args.steps:
+        total_epochs = sched["epochs"]
+        milestones = [round(m / total_epochs * steps) for m in sched["milestones"]]
+    else:
+        milestones = sched.get("milestones", [])
+
+    trainer = Trainer(model, lr=lr, milestones=milestones, gamma=gamma, device=args.device, seed=args.seed,
+                      grad_clip=args.grad_clip)
+    if args.resume:
+        trainer.load_checkpoint(args.resume)
+        print(f"resumed from {args.resume} at step {trainer.step}")
+    ckpt = args.ckpt or (Path("checkpoints") / f"{Path(args.out).stem}.pt")
+    if trainer.is_main:
+        print(f"training {args.model} {config or ''} for {steps} steps: batch {batch}, patch {patch}, lr {lr}, "
+              f"milestones {milestones}, gamma {gamma}, data {args.data} ({n_images} images), {machine_info()}")
+    hist = trainer.fit(batches, steps, log_every=args.log_every, progress=not args.no_progress,
+                       ckpt_path=ckpt, ckpt_every=args.ckpt_every, time_limit=args.time_limit)
+    if not trainer.is_main:
+        return 0
+    command = "python -m derain_lib " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    info = {
+        "command": command,
+        "steps": trainer.step,
+        "train_seconds": round(hist["time"][-1], 1) if hist["time"] else 0.0,
+        "final_loss": hist["loss"][-1] if hist["loss"] else None,
+        "machine": machine_info(),
+        "data": args.data if args.data != "synthetic" else f"synthetic ({args.preset}) over {args.clean or 'clean/'}",
+        "batch": batch, "patch": patch, "lr": lr, "milestones": milestones,
+    }
+    model.eval()
+    evals = []
+    for d in args.eval or []:
+        r = evaluate(model, d)
+        r.pop("per_image")
+        evals.append(r)
+    if evals:
+        print(format_table(evals))
+        info["eval"] = {Path(r["dataset"]).name: r["mean"] for r in evals}
+    info["summary"] = args.summary or ""
+    path = save_weights(model, args.out, info)
+    Path(path).with_suffix(".json").write_text(json.dumps({"arch": args.model, "config": config, **info},
+                                                          indent=2) + "\n")
+    print(f"saved {path} (+ .json) after {trainer.step} steps")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m derain_lib", description="Derain Lab command line")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def model_opts(sp):
+        sp.add_argument("--model", "-m", help="shipped weight name (see 'list') or a .safetensors file")
+        sp.add_argument("--untrained", metavar="ARCH", help="use an untrained ARCH instead (smoke tests)")
+        sp.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
+
+    sp = sub.add_parser("list", help="architectures and shipped weights")
+    sp.set_defaults(fn=cmd_list)
+
+    sp = sub.add_parser("derain", help="derain image files or folders")
+    sp.add_argument("inputs", nargs="+", help="image files and/or folders")
+    sp.add_argument("--output", "-o", default="derained", help="output folder (default: derained/)")
+    sp.add_argument("--tile", type=int, default=None, help="tile size (default: auto above 1 MP; 0 = never)")
+    sp.add_argument("--format", default="png", choices=["png", "jpg", "tif", "bmp", "webp"])
+    model_opts(sp)
+    sp.set_defaults(fn=cmd_derain)
+
+    sp = sub.add_parser("eval", help="PSNR/SSIM (Y and RGB) on paired folders")
+    sp.add_argument("--data", nargs="+", required=True, help="dataset names under the data root, or folders")
+    sp.add_argument("--input-only", action="store_true", help="score only the rainy inputs")
+    sp.add_argument("--max-images", type=_positive_int)
+    sp.add_argument("--tile", type=int, default=None)
+    sp.add_argument("--save", help="folder for the derained images")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sp.add_argument("--per-image", action="store_true", help="with --json, include per-image rows")
+    model_opts(sp)
+    sp.set_defaults(fn=cmd_eval)
+
+    sp = sub.add_parser("train", help="train a model (synthetic rain over clean photos, or a paired folder)")
+    sp.add_argument("model", help="architecture name (see 'list')")
+    sp.add_argument("--config", nargs="*", type=_kv, metavar="KEY=VALUE", help="model config overrides")
+    sp.add_argument("--data", default="synthetic", help="'synthetic' or a paired folder (e.g. RainTrainH)")
+    sp.add_argument("--clean", nargs="*", help="clean image folders for synthetic data (default: <data>/clean)")
+    sp.add_argument("--preset", default="mixed", help="rain preset: light, heavy, heavy_haze, mixed")
+    sp.add_argument("--angle-range", nargs=2, type=float, metavar=("LO", "HI"), help="rain angles (degrees)")
+    sp.add_argument("--real", nargs="*", help="unlabelled real rainy folders ('default' = the shared ones)")
+    sp.add_argument("--exclude", nargs="*", help="real photo file names held back from training")
+    sp.add_argument("--paper", action="store_true", help="use the paper's schedule (batch, patch, lr, steps)")
+    sp.add_argument("--steps", type=_positive_int)
+    sp.add_argument("--epochs", type=float)
+    sp.add_argument("--batch", type=_positive_int)
+    sp.add_argument("--patch", type=_positive_int)
+    sp.add_argument("--lr", type=float)
+    sp.add_argument("--milestones", type=int, nargs="*", help="steps at which lr *= gamma")
+    sp.add_argument("--gamma", type=float)
+    sp.add_argument("--grad-clip", type=float)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--threads", type=int, help="torch CPU threads")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--out", required=True, help="weights file to write (.safetensors + .json)")
+    sp.add_argument("--summary", help="one line shown by 'list'")
+    sp.add_argument("--ckpt", help="training checkpoint path (default: checkpoints/<out>.pt)")
+    sp.add_argument("--ckpt-every", type=int, default=200)
+    sp.add_argument("--resume", help="resume from a training checkpoint")
+    sp.add_argument("--time-limit", type=float, help="stop cleanly after this many seconds")
+    sp.add_argument("--eval", nargs="*", help="datasets to evaluate after training")
+    sp.add_argument("--log-every", type=int, default=10)
+    sp.add_argument("--no-progress", action="store_true")
+    sp.set_defaults(fn=cmd_train)
+
+    sp = sub.add_parser("synth", help="make rainy/clean pairs from clean images")
+    sp.add_argument("clean", help="folder of clean images")
+    sp.add_argument("--output", "-o", required=True)
+    sp.add_argument("--preset", default="heavy")
+    sp.add_argument("--scale", type=int, default=1, help="also write bicubic low-resolution rainy images")
+    sp.add_argument("--count", type=_positive_int, default=None)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.set_defaults(fn=cmd_synth)
+
+    sp = sub.add_parser("bench", help="time a model's inference")
+    sp.add_argument("--sizes", nargs="+", default=["481x321", "1024x1024"], help="WxH")
+    sp.add_argument("--repeats", type=_positive_int, default=5)
+    sp.add_argument("--threads", type=int)
+    model_opts(sp)
+    sp.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError, KeyError, TypeError, OSError, RuntimeError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Datasets: paired benchmark folders, unpaired real rain, and on-the-fly synthetic pairs.
+
+Benchmark sets (``paths.BENCHMARK_SETS``) are for evaluation only; training pairs come from
+:class:`SyntheticRainBatches` over clean photos (default: ``<data root>/clean``) or from a user's own paired
+folder (:func:`paired_patch_batches`).
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .io import IMAGE_SUFFIXES, ImageError, list_images, read_image, to_tensor
+from .paths import data_root
+from .rain import PRESET_NAMES, RainParams, downsample, rain_batch
+
+# (rainy folder, clean folder, function mapping a rainy file name to its clean name)
+_CONVENTIONS = [
+    ("rainy", "clean", lambda n: n),                       # ours / shared data
+    ("input", "target", lambda n: n),                      # Restormer / MPRNet / MSPFN
+    ("rain", "norain", lambda n: n),                       # JORDER (rainy files are also named norain-N)
+    ("rainy", "norain", lambda n: n.replace("rain-", "norain-", 1) if n.startswith("rain-") else n),
+    ("rainy", ".", lambda n: n.replace("rain-", "norain-", 1)),  # PReNet / DRN test folders
+    ("in", "gt", None),                                    # HeavyRainRemoval: im_0001_s80_a04.png -> im_0001.png
+]
+
+
+def _heavyrain_name(rainy: str, clean_names: set[str]) -> str:
+    stem, suffix = Path(rainy).stem, Path(rainy).suffix
+    parts = stem.split("_")
+    for k in range(len(parts), 0, -1):
+        cand = "_".join(parts[:k]) + suffix
+        if cand in clean_names:
+            return cand
+    return rainy
+
+
+class PairedFolder(torch.utils.data.Dataset):
+    """A folder of (rainy, clean) pairs in any of the common layouts.
+
+    Layouts recognised: ``rainy/`` + ``clean/``; ``input/`` + ``target/``; ``rain/`` + ``norain/``;
+    ``rainy/rain-N.png`` + ``norain-N.png`` (PReNet); ``in/`` + ``gt/`` (Outdoor-Rain).  Items are
+    ``(rainy uint8 HxWx3, clean uint8 HxWx3, name)``.
+    """
+
+    def __init__(self, root: str | Path, max_images: int | None = None):
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root}: paired folder not found")
+        self.root = root
+        self.pairs: list[tuple[Path, Path]] = []
+        for rdir, cdir, mapper in _CONVENTIONS:
+            rpath, cpath = root / rdir, root / cdir
+            if not (rpath.is_dir() and cpath.is_dir()) or rpath == cpath:
+                continue
+            clean_names = {p.name for p in cpath.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+            pairs = []
+            for r in list_images(rpath):
+                cname = mapper(r.name) if mapper else _heavyrain_name(r.name, clean_names)
+                if cname in clean_names:
+                    pairs.append((r, cpath / cname))
+            if pairs:
+                self.pairs = pairs
+                break
+        if not self.pairs:
+            raise FileNotFoundError(
+                f"{root}: no (rainy, clean) pairs found; expected rainy/+clean/, input/+target/, rain/+norain/, "
+                "rainy/rain-N + norain-N, or in/+gt/ with matching file names")
+        if max_images:
+            self.pairs = self.pairs[:max_images]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, str]:
+        r, c = self.pairs[i]
+        return read_image(r), read_image(c), r.name
+
+
+class UnpairedFolder(torch.utils.data.Dataset):
+    """Real rainy photos without ground truth (a flat folder, or a folder with a ``rainy/`` subfolder)."""
+
+    def __init__(self, root: str | Path, exclude: Sequence[str] = (), max_images: int | None = None):
+        root = Path(root)
+        folder = root / "rainy" if (root / "rainy").is_dir() else root
+        self.files = [p for p in list_images(folder) if p.name not in set(exclude)]
+        if not self.files:
+            raise FileNotFoundError(f"{folder}: no images found")
+        if max_images:
+            self.files = self.files[:max_images]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, str]:
+        return read_image(self.files[i]), self.files[i].name
+
+
+def clean_image_files(clean_dirs: Sequence[str | Path] | None = None, min_side: int = 0) -> list[Path]:
+    """All images below the clean folders (default ``<data root>/clean``), recursively."""
+    dirs = [Path(d) for d in clean_dirs] if clean_dirs else [data_root() / "clean"]
+    files: list[Path] = []
+    for d in dirs:
+        if not d.exists():
+            raise FileNotFoundError(f"{d}: clean image folder not found (set DERAIN_DATA or pass clean_dirs)")
+        files += sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images found in {', '.join(map(str, dirs))}")
+    return files
+
+
+def _random_crop(img: np.ndarray, size: int, rng: random.Random) -> np.ndarray:
+    h, w = img.shape[:2]
+    if h < size or w < size:  # small images (T91) are upscaled just enough (any number of channels)
+        s = size / min(h, w)
+        t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
+        t = torch.nn.functional.interpolate(t, size=(max(size, round(h * s)), max(size, round(w * s))),
+                                            mode="bicubic", align_corners=False)
+        img = t[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+        h, w = img.shape[:2]
+    y, x = rng.randint(0, h - size), rng.randint(0, w - size)
+    return img[y:y + size, x:x + size]
+
+
+def _augment(t: torch.Tensor, rng: random.Random) -> torch.Tensor:
+    """Random horizontal flip (vertical flips would turn rain upside down, which rain never is)."""
+    return t.flip(-1) if rng.random() < 0.5 else t
+
+
+class ImagePool:
+    """Decoded images kept in memory, so crops are cheap (the clean corpus is ~450 images, <1 GB)."""
+
+    def __init__(self, files: Sequence[Path], max_images: int | None = None, seed: int = 0):
+        files = list(files)
+        if max_images and len(files) > max_images:
+            files = random.Random(seed).sample(files, max_images)
+        self.images = []
+        for f in files:
+            try:
+                self.images.append(read_image(f))
+            except ImageError:
+                continue
+        if not self.images:
+            raise FileNotFoundError("no readable images")
+
+    def crops(self, n: int, size: int, rng: random.Random) -> torch.Tensor:
+        batch = [to_tensor(_random_crop(self.images[rng.randrange(len(self.images))], size, rng))[0]
+                 for _ in range(n)]
+        return torch.stack([_augment(t, rng) for t in batch])
+
+
+class SyntheticRainBatches:
+    """Infinite iterator of training batches with rain synthesized on the fly (in torch, batched).
+
+    Yields dicts: ``clean`` (B, 3, P, P) and ``rainy``; with ``scale > 1`` the ``rainy`` input is the
+    bicubic-downsampled rainy image (B, 3, P/s, P/s) and ``clean_lr`` the downsampled clean one.
+    """
+
+    def __init__(self, clean_dirs: Sequence[str | Path] | None = None, batch_size: int = 16, patch: int = 64,
+                 preset: str | RainParams = "mixed", angle_range: tuple[float, float] | None = None,
+                 scale: int = 1, seed: int = 0, max_images: int | None = None, device: str = "cpu"):
+        if isinstance(preset, str) and preset not in PRESET_NAMES:
+            raise ValueError(f"unknown rain preset {preset!r}; choose from {', '.join(PRESET_NAMES)}")
+        if patch % scale:
+            raise ValueError(f"patch ({patch}) must be a multiple of scale ({scale})")
+        self.pool = ImagePool(clean_image_files(clean_dirs), max_images, seed)
+        self.batch_size, self.patch, self.preset, self.angle_range = batch_size, patch, preset, angle_range
+        self.scale, self.device = scale, device
+        self.rng = random.Random(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        return self
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        clean = self.pool.crops(self.batch_size, self.patch, self.rng)
+        rainy, _ = rain_batch(clean, self.preset, self.gen, self.angle_range)
+        batch = {"clean": clean, "rainy": rainy}
+        if self.scale > 1:
+            batch["rainy"] = downsample(rainy, self.scale)
+            batch["clean_lr"] = downsample(clean, self.scale)
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+
+def paired_patch_batches(root: str | Path, batch_size: int = 16, patch: int = 64, seed: int = 0,
+                         scale: int = 1) -> Iterator[dict[str, torch.Tensor]]:
+    """Infinite batches of aligned random crops from a user's paired folder (e.g. RainTrainH)."""
+    ds = PairedFolder(root)
+    rng = random.Random(seed)
+    imgs = []
+    for r, c in ds.pairs:
+        ri, ci = read_image(r), read_image(c)
+        if ri.shape != ci.shape:
+            raise ValueError(f"{r.name}: rainy {ri.shape[:2]} and clean {ci.shape[:2]} differ in size")
+        imgs.append(np.concatenate([ri, ci], 2))  # crop both with one window
+    while True:
+        both = []
+        for _ in range(batch_size):
+            crop = _random_crop(imgs[rng.randrange(len(imgs))], patch, rng)
+            t = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float() / 255.0
+            both.append(_augment(t, rng))
+        stacked = torch.stack(both)
+        rainy, clean = stacked[:, :3], stacked[:, 3:]
+        batch = {"clean": clean, "rainy": rainy}
+        if scale > 1:
+            batch["rainy"] = downsample(rainy, scale)
+            batch["clean_lr"] = downsample(clean, scale)
+        yield batch
+
+
+def real_patch_batches(folders: Sequence[str | Path] | None = None, batch_size: int = 16, patch: int = 64,
+                       seed: int = 0, exclude: Sequence[str] = ()) -> Iterator[torch.Tensor]:
+    """Infinite batches (B, 3, P, P) of random crops of real rainy photos (no ground truth).
+
+    Default folders: ``<data root>/real_rainy`` and ``<data root>/real_rainy_more``.  ``exclude`` names files
+    held back for showing results.
+    """
+    folders = [Path(f) for f in folders] if folders else [data_root() / "real_rainy", data_root() / "real_rainy_more"]
+    files = []
+    for f in folders:
+        if f.exists():
+            files += UnpairedFolder(f, exclude=exclude).files
+    if not files:
+        raise FileNotFoundError(f"no real rainy photos in {', '.join(map(str, folders))}")
+    pool = ImagePool(files, seed=seed)
+    rng = random.Random(seed)
+    while True:
+        yield pool.crops(batch_size, patch, rng)

@@ -1,0 +1,97 @@
+"""Inference on images of any size: overlapping tiles for big ones, ``scale`` for super-resolution models.
+
+Tiling follows SwinIR's ``main_test_swinir.py::test()``: tiles of ``tile`` pixels with ``overlap`` pixels of
+overlap, each tile's output added into a sum and a count, the sum divided by the count.  Memory is then
+bounded by the tile, not the image (a 6000x4000 photo needs about the input, the output and two accumulators).
+Every model pads and crops inside its own ``forward``, so any size works without tiling too.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import resolve_device
+from .io import MAX_PIXELS, read_image, to_tensor, to_uint8
+
+# Images above this many pixels are tiled automatically (about 1 MP, e.g. 1024x1024).
+AUTO_TILE_PIXELS = 1024 * 1024
+DEFAULT_TILE = 512
+# Refuse outputs (after upscaling) above this size: they could not be held in memory anyway.
+MAX_OUTPUT_PIXELS = 4 * MAX_PIXELS
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def _starts(size: int, tile: int, stride: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    starts = list(range(0, size - tile, stride))
+    starts.append(size - tile)  # the last tile ends exactly at the border
+    return starts
+
+
+@torch.inference_mode()
+def run_model(model: torch.nn.Module, x: torch.Tensor, tile: int | None = None, overlap: int = 32) -> torch.Tensor:
+    """Run ``model`` on (B, 3, H, W) in [0, 1]; with ``tile`` set, in overlapping tiles. Returns the output."""
+    scale = int(getattr(model, "scale", 1))
+    dev = _model_device(model)
+    if tile is None or (x.shape[-2] <= tile and x.shape[-1] <= tile):
+        return model(x.to(dev)).float().cpu()
+    multiple = int(getattr(model, "tile_multiple", 1))
+    tile = max(multiple, tile // multiple * multiple)
+    if overlap >= tile:
+        raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
+    b, c, h, w = x.shape
+    out = torch.zeros(b, 3, h * scale, w * scale)
+    count = torch.zeros(1, 1, h * scale, w * scale)
+    stride = tile - overlap
+    for y in _starts(h, tile, stride):
+        for x0 in _starts(w, tile, stride):
+            patch = x[..., y:y + tile, x0:x0 + tile].to(dev)
+            res = model(patch).float().cpu()
+            ys, xs = y * scale, x0 * scale
+            out[..., ys:ys + res.shape[-2], xs:xs + res.shape[-1]] += res
+            count[..., ys:ys + res.shape[-2], xs:xs + res.shape[-1]] += 1
+    return out / count
+
+
+def derain(image: Any, model: torch.nn.Module, tile: int | None = None, overlap: int = 32,
+           device: str | torch.device = "auto", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Derain one image (path, PIL image or array) -> uint8 (H*scale, W*scale, 3).
+
+    ``tile=None`` tiles automatically above ~1 MP (512-pixel tiles); ``tile=0`` never tiles.  ``device``:
+    "auto" keeps the model where it is (CUDA if it was loaded with device="auto" on a GPU machine).
+    """
+    img = read_image(image, max_pixels=max_pixels)
+    scale = int(getattr(model, "scale", 1))
+    h, w = img.shape[:2]
+    if h * w * scale * scale > MAX_OUTPUT_PIXELS:
+        raise ValueError(f"output would be {w * scale}x{h * scale}; over the limit of {MAX_OUTPUT_PIXELS / 1e6:.0f} MP")
+    if str(device) != "auto":
+        model = model.to(resolve_device(device))
+    if tile is None:
+        tile = DEFAULT_TILE if h * w > AUTO_TILE_PIXELS else 0
+    was_training = model.training
+    model.eval()
+    try:
+        out = run_model(model, to_tensor(img), tile=tile or None, overlap=overlap)
+    finally:
+        model.train(was_training)
+    return to_uint8(out)
+
+
+@torch.inference_mode()
+def stage_outputs(image: Any, model: torch.nn.Module) -> list[np.ndarray]:
+    """Per-stage outputs of a multi-stage model (``return_stages=True``) as uint8 images."""
+    img = read_image(image)
+    x = to_tensor(img).to(_model_device(model))
+    model.eval()
+    _, aux = model(x, return_stages=True)
+    if not isinstance(aux, (list, tuple)):
+        raise ValueError(f"{type(model).__name__} does not return a list of stage outputs")
+    return [to_uint8(s.float().cpu()) for s in aux]

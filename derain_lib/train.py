@@ -1,0 +1,214 @@
+"""One Trainer for every model.
+
+* any model + any loss ``loss_fn(model, batch) -> (loss, logs)`` (default: the model's paper loss from the
+  registry), Adam with step-based multi-step decay (the papers' schedules), optional gradient clipping;
+* tqdm progress that renders in notebooks, a ``history`` dict of lists that notebooks plot;
+* checkpoints that resume exactly (model, optimiser, scheduler, step, RNG-independent data seeds), loaded with
+  ``torch.load(weights_only=True)`` so that no arbitrary code is unpickled;
+* seeds, device auto-selection, AMP on CUDA (bfloat16 where supported, else float16 with a GradScaler);
+* multi-GPU through PyTorch's own launcher: ``torchrun --nproc_per_node=N -m derain_lib train ...`` sets the
+  environment that :func:`setup_distributed` reads; the model is wrapped in DistributedDataParallel, each rank
+  draws different data, and only rank 0 logs and saves.  (CPU: gloo backend; CUDA: NCCL.)
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .checkpoint import resolve_device
+from .models.registry import config_dict, training_loss
+
+LossFn = Callable[[torch.nn.Module, dict], "tuple[torch.Tensor, dict[str, float]]"]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def setup_distributed() -> tuple[int, int, int]:
+    """Initialise torch.distributed when launched by torchrun; returns (rank, world_size, local_rank)."""
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
+        return 0, 1, 0
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+    return dist.get_rank(), dist.get_world_size(), local_rank
+
+
+class Trainer:
+    """Train ``model`` with ``loss_fn`` on an iterable of batch dicts.
+
+    ``milestones`` are step numbers at which the learning rate is multiplied by ``gamma``.
+    """
+
+    def __init__(self, model: torch.nn.Module, loss_fn: LossFn | None = None, lr: float = 1e-3,
+                 milestones: Iterable[int] = (), gamma: float = 0.5, device: str | torch.device = "auto",
+                 amp: bool = True, seed: int = 0, grad_clip: float | None = None, weight_decay: float = 0.0):
+        self.rank, self.world_size, local_rank = setup_distributed()
+        seed_everything(seed + self.rank)
+        if self.world_size > 1 and torch.cuda.is_available():
+            self.device = torch.device("cuda", local_rank)
+        else:
+            self.device = resolve_device(device)
+        self.model = model.to(self.device)
+        if loss_fn is None:
+            if not hasattr(model, "arch"):
+                raise ValueError("loss_fn is required for a model not built by build_model()")
+            loss_fn = training_loss(model.arch)
+        self.loss_fn = loss_fn
+        self.net: torch.nn.Module = self.model
+        if self.world_size > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            # loss functions read these plain attributes; DDP does not forward them
+            for name in ("config", "scale", "arch", "tile_multiple"):
+                if hasattr(self.model, name):
+                    setattr(self.net, name, getattr(self.model, name))
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=lr, weight_decay=weight_decay)
+        self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, sorted(int(m) for m in milestones), gamma)
+        self.grad_clip = grad_clip
+        self.amp = amp and self.device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if (self.amp and torch.cuda.is_bf16_supported()) else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        self.step = 0
+        self.seed = seed
+        self.history: dict[str, list[float]] = {"step": [], "loss": [], "lr": [], "time": []}
+        self._elapsed = 0.0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, dict[str, float]]:
+        self.net.train()
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            loss, logs = self.loss_fn(self.net, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; lower the learning rate")
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.grad_clip:
+            self.scaler.unscale_(self.opt)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        self.step += 1
+        return float(loss.detach()), logs
+
+    def fit(self, batches: Iterable[dict[str, torch.Tensor]], steps: int, log_every: int = 10,
+            progress: bool = True, ckpt_path: str | Path | None = None, ckpt_every: int | None = None,
+            time_limit: float | None = None, val_fn: Callable[[torch.nn.Module], dict] | None = None,
+            val_every: int | None = None) -> dict[str, list[float]]:
+        """Train until ``self.step == steps`` (absolute, so a resumed run continues its schedule).
+
+        ``time_limit`` (seconds) stops early but cleanly, with a checkpoint; ``val_fn(model)`` returns a dict
+        of figures recorded in the history every ``val_every`` steps.
+        """
+        from tqdm.auto import tqdm
+
+        it = iter(batches)
+        bar = tqdm(total=steps, initial=self.step, disable=not (progress and self.is_main), dynamic_ncols=True)
+        start = time.time() - self._elapsed
+        acc: dict[str, list[float]] = {}
+        while self.step < steps:
+            loss, logs = self.train_step(next(it))
+            acc.setdefault("loss", []).append(loss)
+            for k, v in logs.items():
+                acc.setdefault(k, []).append(float(v))
+            self._elapsed = time.time() - start
+            if self.step % log_every == 0 or self.step == steps:
+                self._record(acc)
+                acc = {}
+                bar.set_postfix(loss=f"{self.history['loss'][-1]:.4f}", lr=f"{self.history['lr'][-1]:.1e}")
+            if val_fn and val_every and self.step % val_every == 0 and self.is_main:
+                self.model.eval()
+                with torch.no_grad():
+                    for k, v in val_fn(self.model).items():
+                        self.history.setdefault("val_" + k, []).append(float(v))
+                self.history.setdefault("val_step", []).append(self.step)
+            bar.update(1)
+            if ckpt_path and ckpt_every and self.step % ckpt_every == 0:
+                self.save_checkpoint(ckpt_path)
+            if time_limit and self._elapsed > time_limit:
+                if self.is_main:
+                    bar.write(f"time limit of {time_limit:.0f} s reached at step {self.step}")
+                break
+        if acc:
+            self._record(acc)
+        bar.close()
+        if ckpt_path:
+            self.save_checkpoint(ckpt_path)
+        self.model.eval()
+        return self.history
+
+    def _record(self, acc: dict[str, list[float]]) -> None:
+        self.history["step"].append(self.step)
+        self.history["lr"].append(self.opt.param_groups[0]["lr"])
+        self.history["time"].append(self._elapsed)
+        for k, v in acc.items():
+            self.history.setdefault(k, []).append(float(np.mean(v)))
+
+    # -- checkpoints -------------------------------------------------------------------------------------
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Everything needed to resume (rank 0 only)."""
+        if not self.is_main:
+            return
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "arch": getattr(self.model, "arch", None),
+            "config": config_dict(self.model) if hasattr(self.model, "config") else None,
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "elapsed": self._elapsed,
+            "history": self.history,
+            "seed": self.seed,
+        }
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)  # never leave a half-written checkpoint
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"], strict=True)
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self._elapsed = float(state.get("elapsed", 0.0))
+        self.history = {k: list(v) for k, v in state["history"].items()}
+
+    @staticmethod
+    def read_checkpoint_model(path: str | Path) -> torch.nn.Module:
+        """Rebuild the model stored in a training checkpoint (safe load)."""
+        from .models.registry import build_model
+
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not state.get("arch"):
+            raise ValueError(f"{path}: checkpoint has no architecture name")
+        model = build_model(state["arch"], **state["config"])
+        model.load_state_dict(state["model"], strict=True)
+        return model.eval()
+
+
+def epochs_to_steps(epochs: float, dataset_size: int, batch_size: int) -> int:
+    """Convert a paper's epoch count into optimiser steps."""
+    return max(1, math.ceil(epochs * dataset_size / batch_size))
