@@ -51,7 +51,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["MSNet", "CascadeBlock", "MultiScaleUnit", "feature_vectors", "feature_gap", "training_loss",
+__all__ = ["MSNet", "HELD_OUT_REAL", "CascadeBlock", "MultiScaleUnit", "feature_vectors", "feature_gap", "training_loss",
            "PAPER_SCHEDULE"]
 
 
@@ -104,6 +104,17 @@ class MultiScaleUnit(nn.Module):
         return (out, zs) if return_scales else out
 
 
+# Real rainy photos held back from the unlabelled training pool (passed as ``--exclude`` when training the
+# shipped weights) so that results can be shown on photos the matching never saw: two light-rain DRN examples,
+# two heavy-rain HeavyRainRemoval web photos, four SIRR/Syn2Real photos (people, close-up, street, hazy park).
+HELD_OUT_REAL = (
+    "real_rainy/rainy/drn_real_14.jpg", "real_rainy/rainy/drn_real_24.jpg",
+    "real_rainy/rainy/heavyrain_web_Image1.png", "real_rainy/rainy/heavyrain_web_Image4.png",
+    "real_rainy_more/rainy/sirr_real_008.jpg", "real_rainy_more/rainy/sirr_real_049.jpg",
+    "real_rainy_more/rainy/sirr_real_117.jpg", "real_rainy_more/rainy/sirr_real_091.jpg",
+)
+
+
 def feature_vectors(feat: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) feature maps -> (B*H*W, C): every pixel of every image is one sample of dimension C."""
     if feat.dim() != 4:
@@ -144,6 +155,11 @@ class MSNet(nn.Module):
         self.fuse = nn.ModuleList(nn.Conv2d(c * (k + 1), c, 1) for k in range(1, cfg.units))
         self.fuse_out = nn.Conv2d(c * (cfg.units + 1), c, 1)
         self.tail = nn.Conv2d(c, 3, 3, padding=1)  # features -> image (the rain layer, subtracted via residual)
+        # start close to the identity map (output ~ input): the residual branch then only has to learn the rain
+        # layer, which shortens CPU training a lot (our choice; the paper does not describe initialisation)
+        with torch.no_grad():
+            self.tail.weight.mul_(0.1)
+            self.tail.bias.zero_()
 
     # --- padding -------------------------------------------------------------------------------------------
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
