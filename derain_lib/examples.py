@@ -1,0 +1,124 @@
+"""Example images that the project makes itself: synthetic rain over scikit-image's bundled photographs.
+
+The clean photographs come with scikit-image (``skimage.data``; no download): ``astronaut`` (NASA, public
+domain), ``coffee`` (Rachel Michetti, CC0), ``chelsea`` (Stefan van der Walt, CC0) and ``rocket`` (SpaceX,
+public domain).  Each is resized so that its longer side is ``LONG_SIDE`` pixels (Lanczos), stored as JPEG,
+and the rainy version is made from the *decoded* JPEG with :func:`derain_lib.rain.add_rain` and a fixed seed,
+then stored as lossless PNG.  So every ``NAME_rainy.png`` / ``NAME_clean.jpg`` pair is exact: the only
+difference between the two decoded images is the synthetic rain, and PSNR/SSIM against the clean file measure
+exactly what a model removed.
+
+The demo (``demo_app.py``) and the tests use these files; ``python -m derain_lib.examples`` rebuilds them into
+``assets/examples/`` (a few hundred KB in all).
+"""
+from __future__ import annotations
+
+import argparse
+import io as _io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .paths import ASSETS_DIR
+
+EXAMPLES_DIR = ASSETS_DIR / "examples"
+LONG_SIDE = 320
+JPEG_QUALITY = 92
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example: which ``skimage.data`` photo, and the rain drawn over it (``add_rain`` keyword args)."""
+
+    name: str
+    photo: str
+    title: str
+    rain: dict = field(default_factory=dict)
+
+
+# The four kinds of rain a user asks about: light vertical, heavy tilted, rain with haze, long steep streaks.
+EXAMPLES: tuple[Example, ...] = (
+    Example("astronaut", "astronaut", "light vertical rain",
+            dict(angle=0.0, density=0.001, length=20.0, width=0.7, brightness=0.35, seed=1)),
+    Example("coffee", "coffee", "heavier rain tilted 30 degrees",
+            dict(angle=30.0, density=0.0012, length=30.0, width=0.9, brightness=0.5, seed=2)),
+    Example("chelsea", "chelsea", "rain in three directions with haze",
+            dict(angle=-10.0, density=0.0007, length=35.0, width=0.8, brightness=0.45, layers=3, spread=12.0,
+                 haze=0.2, seed=3)),
+    Example("rocket", "rocket", "long streaks tilted -20 degrees",
+            dict(angle=-20.0, density=0.001, length=50.0, width=0.8, brightness=0.45, seed=4)),
+)
+
+
+def clean_photo(photo: str, long_side: int | None = LONG_SIDE) -> np.ndarray:
+    """A ``skimage.data`` photograph as uint8 RGB, resized so its longer side is ``long_side`` (None: as is)."""
+    import skimage.data
+
+    if not hasattr(skimage.data, photo):
+        raise ValueError(f"skimage.data has no photo {photo!r}")
+    arr = np.asarray(getattr(skimage.data, photo)())
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    arr = arr[..., :3].astype(np.uint8)
+    if long_side is not None:
+        h, w = arr.shape[:2]
+        s = long_side / max(h, w)
+        if s != 1:
+            size = (max(1, round(w * s)), max(1, round(h * s)))
+            arr = np.asarray(Image.fromarray(arr).resize(size, Image.LANCZOS))
+    return arr
+
+
+def _jpeg_roundtrip(arr: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
+    buf = _io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", quality=quality)
+    data = buf.getvalue()
+    return data, np.asarray(Image.open(_io.BytesIO(data)).convert("RGB"))
+
+
+def build_examples(out_dir: str | Path = EXAMPLES_DIR, long_side: int = LONG_SIDE) -> list[Path]:
+    """Write ``NAME_clean.jpg`` and ``NAME_rainy.png`` for every entry of :data:`EXAMPLES`; return the paths."""
+    from .rain import add_rain
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for ex in EXAMPLES:
+        jpeg, clean = _jpeg_roundtrip(clean_photo(ex.photo, long_side), JPEG_QUALITY)
+        rainy = add_rain(clean, **ex.rain)
+        cpath, rpath = out / f"{ex.name}_clean.jpg", out / f"{ex.name}_rainy.png"
+        cpath.write_bytes(jpeg)
+        Image.fromarray(np.asarray(rainy, dtype=np.uint8)).save(rpath, optimize=True)
+        written += [cpath, rpath]
+    return written
+
+
+def example_pairs(folder: str | Path = EXAMPLES_DIR) -> list[tuple[Path, Path, str]]:
+    """``(rainy, clean, title)`` for every example present in ``folder`` (in :data:`EXAMPLES` order)."""
+    folder = Path(folder)
+    pairs = []
+    for ex in EXAMPLES:
+        r, c = folder / f"{ex.name}_rainy.png", folder / f"{ex.name}_clean.jpg"
+        if r.exists() and c.exists():
+            pairs.append((r, c, ex.title))
+    return pairs
+
+
+def example_cleans(folder: str | Path = EXAMPLES_DIR) -> list[Path]:
+    """The clean example photos present in ``folder`` (inputs for rain synthesis)."""
+    return [c for _, c, _ in example_pairs(folder)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(EXAMPLES_DIR), help="output folder (default: assets/examples)")
+    ap.add_argument("--long-side", type=int, default=LONG_SIDE)
+    args = ap.parse_args(argv)
+    for p in build_examples(args.out, args.long_side):
+        print(f"{p}  {p.stat().st_size / 1024:.0f} KB")
+
+
+if __name__ == "__main__":
+    main()
