@@ -324,3 +324,14 @@ def test_checkpoint_round_trip(tmp_path):
     x = torch.rand(1, 3, 9, 10)
     with torch.no_grad():
         torch.testing.assert_close(m(x), m2(x))
+
+
+def test_derain_api_upscales_with_and_without_tiles():
+    infer = pytest.importorskip("derain_lib.infer")
+    torch.manual_seed(0)
+    m = build_model("derain_sr", scale=2, **SMALL).eval()
+    img = (np.random.default_rng(0).uniform(size=(45, 70, 3)) * 255).astype(np.uint8)
+    out = infer.derain(img, m, tile=None)
+    assert out.shape == (90, 140, 3) and out.dtype == np.uint8
+    tiled = infer.derain(img, m, tile=32, overlap=8)
+    assert tiled.shape == (90, 140, 3)
