@@ -1,0 +1,174 @@
+"""Trainer (loss goes down, exact resume, torchrun/gloo path), tiled inference, checkpoints."""
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from derain_lib.checkpoint import load_model, read_metadata, save_weights, weights_path
+from derain_lib.infer import derain, run_model
+from derain_lib.losses import l2, mean_cov_matching, neg_ssim, ssim_torch, stage_weighted
+from derain_lib.models.registry import build_model, list_models
+from derain_lib.train import Trainer
+from conftest import TinyNet
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _loss(model, batch):
+    loss = l2(model(batch["rainy"]), batch["clean"])
+    return loss, {"l2": float(loss.detach())}
+
+
+def _batches(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    while True:
+        clean = torch.rand(4, 3, 24, 24, generator=g)
+        yield {"clean": clean, "rainy": (clean + 0.2 * torch.rand(4, 1, 24, 24, generator=g)).clamp(0, 1)}
+
+
+def test_trainer_learns_and_resumes(tmp_path):
+    torch.manual_seed(0)
+    tr = Trainer(TinyNet(), _loss, lr=3e-3, milestones=[30], gamma=0.1, seed=0)
+    hist = tr.fit(_batches(), 40, log_every=10, progress=False, ckpt_path=tmp_path / "c.pt")
+    assert hist["loss"][-1] < hist["loss"][0]
+    assert hist["lr"][-1] == pytest.approx(3e-4)
+    assert hist["step"] == [10, 20, 30, 40]
+    # resume: same weights, optimiser step, scheduler position
+    tr2 = Trainer(TinyNet(), _loss, lr=3e-3, milestones=[30], gamma=0.1)
+    tr2.load_checkpoint(tmp_path / "c.pt")
+    assert tr2.step == 40 and tr2.opt.param_groups[0]["lr"] == pytest.approx(3e-4)
+    for a, b in zip(tr.model.state_dict().values(), tr2.model.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    # continuing one run == running it in two pieces
+    ref = Trainer(TinyNet(), _loss, lr=1e-3, seed=0)
+    ref.model.load_state_dict(tr.model.state_dict())
+    ref.opt.load_state_dict(tr.opt.state_dict())
+    ref.sched.load_state_dict(tr.sched.state_dict())
+    ref.step = 40
+    ref.fit(_batches(5), 45, progress=False)
+    tr2.fit(_batches(5), 45, progress=False)
+    for a, b in zip(ref.model.state_dict().values(), tr2.model.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+def test_torchrun_gloo_two_processes(tmp_path):
+    """The multi-GPU path (torchrun + DDP) on CPU with the gloo backend: ranks stay in sync."""
+    script = tmp_path / "ddp.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, torch, torch.distributed as dist
+        sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(REPO / 'tests')!r})
+        from conftest import TinyNet
+        from derain_lib.train import Trainer
+        from derain_lib.losses import l2
+        torch.manual_seed(0)
+        def loss(m, b):
+            v = l2(m(b["rainy"]), b["clean"]); return v, {{}}
+        def batches(rank):
+            g = torch.Generator().manual_seed(100 + rank)
+            while True:
+                c = torch.rand(2, 3, 16, 16, generator=g); yield {{"clean": c, "rainy": c * 0.5}}
+        tr = Trainer(TinyNet(), loss, lr=1e-2, seed=0)
+        tr.fit(batches(tr.rank), 3, progress=False)
+        flat = torch.cat([p.detach().flatten() for p in tr.model.parameters()])
+        gathered = [torch.zeros_like(flat) for _ in range(tr.world_size)]
+        dist.all_gather(gathered, flat)
+        assert tr.world_size == 2
+        assert torch.allclose(gathered[0], gathered[1]), "ranks diverged"
+        print("rank", tr.rank, "ok")
+        dist.destroy_process_group()
+    """))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                        "--rdzv-endpoint=127.0.0.1:0", "--rdzv-backend=c10d",
+                        str(script)], capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("ok") == 2
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_tiling_equals_whole_image(scale):
+    torch.manual_seed(0)
+    net = TinyNet(scale).eval()
+    x = torch.rand(1, 3, 101, 77)
+    whole = run_model(net, x)
+    tiled = run_model(net, x, tile=40, overlap=8)  # overlap >= receptive field: exact
+    assert whole.shape == (1, 3, 101 * scale, 77 * scale)
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
+
+
+def test_derain_any_input(tiny_net, photo):
+    out = derain(photo[:37, :53], tiny_net)
+    assert out.shape == (37, 53, 3) and out.dtype == np.uint8
+    gray = photo[..., 0]
+    assert derain(gray, tiny_net).shape == photo.shape
+
+
+def test_large_image_memory_is_bounded(tmp_path):
+    """A 6000x4000 photo is tiled automatically; peak memory of the whole process stays at a few GiB."""
+    code = textwrap.dedent(f"""
+        import resource, sys, numpy as np, torch
+        sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(REPO / 'tests')!r})
+        torch.set_num_threads(2)
+        from conftest import TinyNet
+        from derain_lib.infer import derain
+        img = np.random.default_rng(0).integers(0, 256, (4000, 6000, 3), dtype=np.uint8)
+        out = derain(img, TinyNet().eval())
+        assert out.shape == img.shape
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    peak_mib = int(r.stdout.strip().splitlines()[-1])
+    assert peak_mib < 3 * 1024, f"peak RSS {peak_mib} MiB"
+
+
+def test_checkpoint_roundtrip_strict(tmp_path):
+    name = "drn" if "drn" in list_models() else list_models()[0]
+    m = build_model(name)
+    p = save_weights(m, tmp_path / "w.safetensors", {"summary": "test"})
+    meta = read_metadata(p)
+    assert meta["arch"] == name and meta["info"]["summary"] == "test"
+    m2 = load_model(p, device="cpu")
+    assert not m2.training
+    for a, b in zip(m.state_dict().values(), m2.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    # a file with a missing tensor is rejected, not half-loaded
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+    state = load_file(str(p))
+    with safe_open(str(p), "pt") as f:
+        md = f.metadata()
+    state.pop(sorted(state)[0])
+    save_file(state, str(tmp_path / "broken.safetensors"), metadata=md)
+    with pytest.raises(RuntimeError, match="Missing key"):
+        load_model(tmp_path / "broken.safetensors", device="cpu")
+
+
+def test_unknown_names_are_explained():
+    with pytest.raises(FileNotFoundError, match="no weights named 'nope'"):
+        weights_path("nope")
+    with pytest.raises(KeyError, match="known models"):
+        build_model("nope")
+    with pytest.raises(TypeError, match="unknown config key"):
+        build_model(list_models()[0], not_a_field=1)
+
+
+def test_losses_against_references():
+    from skimage.metrics import structural_similarity
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, generator=g, dtype=torch.float64)
+    y = (x + 0.1 * torch.rand(2, 3, 32, 32, generator=g, dtype=torch.float64)).clamp(0, 1)
+    ref = np.mean([structural_similarity(x[b, c].numpy(), y[b, c].numpy(), gaussian_weights=True, sigma=1.5,
+                                         use_sample_covariance=False, data_range=1.0)
+                   for b in range(2) for c in range(3)])
+    assert float(ssim_torch(x, y)) == pytest.approx(ref, abs=1e-10)
+    assert float(neg_ssim(x, y)) == pytest.approx(-ref, abs=1e-10)
+    s = stage_weighted([x, y], y, [0.5, 2.0])
+    assert float(s) == pytest.approx(0.5 * float(((x - y) ** 2).mean()))
+    total, m, c = mean_cov_matching(x, x)
+    assert float(total) == 0.0
