@@ -29,6 +29,11 @@ projection), which maps p4 features to rotation-equivariant planes; the whole DS
 (tested).  The price: the averaged filter has 2,500 effective degrees of freedom instead of 10,000.
 ``aggregation="max"|"avg"`` replace the conv by orientation pooling (DSEN_maxpool / DSEN_avgpool, Table 1).
 
+Cost: DSEN has the parameters of a CNN with twice the channels but carries 4 x 10 = 40 maps per layer, so it
+needs about 3.4x the multiply-adds per pixel of its CNN counterpart (173k vs 52k); S-DSEN with the concat link
+costs about 2.9x DSEN per stage (8 stages: ~23x DSEN).  Squeeze-and-excitation pools over the whole image, so
+tiled inference differs slightly from whole-image inference; prefer ``tile=None`` where memory allows.
+
 Variants (all config fields; the registry names stay ``dsen`` and ``sdsen``):
 
 * ``backbone="cnn"``: the CNN counterpart: plain convs with the channels doubled (20), aggregation 5x5 20 -> 20,
