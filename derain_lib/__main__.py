@@ -37,11 +37,12 @@ def _load(args) -> "torch.nn.Module":
 
     if getattr(args, "untrained", None):
         import torch
+        from .checkpoint import resolve_device
         torch.manual_seed(0)
+        model = build_model(args.untrained).to(resolve_device(args.device)).eval()
         print(f"note: using an UNTRAINED {args.untrained} (random weights); its output is not a derained image",
               file=sys.stderr)
-        from .checkpoint import resolve_device
-        return build_model(args.untrained).to(resolve_device(args.device)).eval()
+        return model
     if not args.model:
         from .checkpoint import list_weights
         raise ValueError(f"--model is required (shipped weights: {', '.join(list_weights()) or 'none'})")
