@@ -25,6 +25,7 @@ import functools
 import hashlib
 import html
 import math
+import re
 import shutil
 import tempfile
 import threading
@@ -199,6 +200,11 @@ def _image_input(label: str, **kw) -> gr.Image:
     return comp
 
 
+def _safe_name(text: str) -> str:
+    """A file-name-safe version of ``text`` (download names)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "image"
+
+
 def _digest(img: np.ndarray) -> str:
     return hashlib.sha1(img.tobytes() + str(img.shape).encode()).hexdigest()
 
@@ -337,12 +343,12 @@ class DerainApp:
             raise _user_error("Choose at least one model.")
         img = self.read(src, "a rainy photo")
         work, note = self.fit(img, full_res)
-        stem = Path(src).stem if isinstance(src, str) else "image"
+        stem = _safe_name(Path(src).stem if isinstance(src, str) else "image")
         rows, sliders, gallery, files = [], {}, [], []
         for name in names:
             out, secs, stages, how = self.run(name, work, show_stages)
             sliders[name] = (work, out, secs)
-            files.append(self.save_png(out, f"{stem}_{name}"))
+            files.append(self.save_png(out, f"{stem}_{_safe_name(name)}"))
             gallery += [(im, f"{name}: {lab}") for im, lab in stages]
             rows.append(f"| `{name}` | {secs:.2f} s | {out.shape[1]}x{out.shape[0]} | {how} |")
         h, w = work.shape[:2]
@@ -447,17 +453,22 @@ class DerainApp:
             else:
                 table = [_metric_row(f"bicubic x{s} of the rainy input", bicubic, ref), _metric_row(name, out, ref)]
                 md.append("\n" + METRIC_NOTE)
-        files = [self.save_png(out, f"{Path(src).stem}_{name}")]
+        files = [self.save_png(out, f"{_safe_name(Path(src).stem)}_{_safe_name(name)}")]
         return (bicubic, out), "\n".join(md), table, files
 
 
 # ----------------------------------------------------------------------------------------------------------------
 def _no_weights_message(bank: ModelBank) -> str:
     lines = []
-    if not bank.derain_names:
+    shipped = [n for n in bank.derain_names if n in bank.weights]
+    if not shipped:
         lines.append("**No trained deraining weights are shipped in `derain_lib/weights/` yet.** The Derain and "
                      "Measure tabs need them; the **Synthesize** tab still adds rain and measures the rainy image. "
                      "Train one with `python -m derain_lib train MODEL ...` (see the notebooks).")
+        others = [n for n in bank.derain_names if n not in bank.weights]
+        if others:
+            lines.append("Offered instead (not trained on rain, for trying the page only): "
+                         + ", ".join(f"`{n}`" for n in others) + ".")
     for name, err in bank.broken.items():
         lines.append(f"Weight file `{name}` could not be read and is hidden: {html.escape(err)}")
     return "\n\n".join(lines)
@@ -520,7 +531,7 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                                                      elem_id=f"slider-{i}")
                                       for i, n in enumerate(dnames)]
                     stage_gallery = gr.Gallery(label="Stage-by-stage outputs", format="png", columns=4,
-                                               height="auto")
+                                               height="auto", visible=False, elem_id="stages")
                     downloads = gr.File(label="Results as lossless PNG", file_count="multiple")
 
         # ---------------------------------------------------------------- Measure
@@ -533,7 +544,7 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                     measure_btn = gr.Button("Measure", variant="primary", elem_id="measure-btn")
                 with gr.Column(scale=2):
                     measure_table = gr.Dataframe(headers=METRIC_HEADERS, label="PSNR / SSIM against the reference",
-                                                 interactive=False)
+                                                 interactive=False, elem_id="measure-table")
                     measure_md = gr.Markdown(METRIC_NOTE)
 
         # ---------------------------------------------------------------- Synthesize
@@ -558,9 +569,9 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                         syn_btn = gr.Button("Add rain, derain and measure", variant="primary", elem_id="syn-btn")
                 with gr.Column(scale=2):
                     syn_rainy = gr.Image(label="Rainy (synthetic)", type="numpy", format="png", interactive=False,
-                                         height=320)
+                                         height=320, elem_id="syn-rainy")
                     syn_table = gr.Dataframe(headers=METRIC_HEADERS + ["run time (s)"], label="Against the clean photo",
-                                             interactive=False)
+                                             interactive=False, elem_id="syn-table")
                     syn_md = gr.Markdown()
                     syn_sliders = [gr.ImageSlider(type="numpy", format="png", visible=n in dnames[:1],
                                                   label=f"{n}: rainy | derained", max_height=480)
@@ -598,6 +609,8 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
         def show_chosen(chosen):  # one slider per chosen model (UI only, not an API endpoint)
             return [gr.ImageSlider(visible=n in (chosen or [])) for n in dnames]
 
+        show_stages.change(lambda on: gr.Gallery(visible=bool(on)), show_stages, stage_gallery, queue=False,
+                           api_visibility="private")
         if dnames:
             models_cb.change(show_chosen, models_cb, derain_sliders, queue=False, api_visibility="private")
             syn_models.change(show_chosen, syn_models, syn_sliders, queue=False, api_visibility="private")

@@ -14,7 +14,7 @@ CHROMIUM_BIN="${DERAIN_CHROMIUM:-/usr/bin/chromium}"
 loud() {
     echo "################################################################################" >&2
     echo "# install_browser.sh: $*" >&2
-    echo "# -> tests/test_browser.py will be SKIPPED" >&2
+    echo "# -> tests/test_browser.py will be SKIPPED (it FAILS instead when DERAIN_TEST_BROWSER_REQUIRED=1)" >&2
     echo "################################################################################" >&2
 }
 
