@@ -510,7 +510,8 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                 with gr.Column(scale=1):
                     rain_in = _image_input("Rainy photo", elem_id="rain-in", height=320)
                     models_cb = gr.CheckboxGroup(choices=dnames, value=dnames[:1], label="Models",
-                                                 info="Choose one or several; each result gets its own slider.",
+                                                 info="Choose one or several; each result gets its own slider."
+                                                 if dnames else "None: no trained weights are shipped yet.",
                                                  elem_id="models")
                     with gr.Row():
                         full_res = gr.Checkbox(False, label="Full resolution (tiled)")
@@ -524,6 +525,9 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                                     example_labels=[t for _, _, t in pairs], cache_examples=False)
                     for n in dnames:
                         gr.Markdown(f"`{n}`: {bank.describe(n)}", elem_classes=["derain-note"])
+                    if snames:
+                        gr.Markdown("Joint derain + super-resolution models (" + ", ".join(f"`{n}`" for n in snames)
+                                    + ") are in the **Heavy rain + SR** tab.", elem_classes=["derain-note"])
                 with gr.Column(scale=2):
                     derain_md = gr.Markdown(elem_id="derain-summary")
                     derain_sliders = [gr.ImageSlider(type="numpy", format="png", visible=n in dnames[:1],
@@ -560,7 +564,8 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                     layers = gr.Slider(1, 5, value=1, step=1, label="Directions (streak layers)")
                     haze = gr.Slider(0.0, 0.6, value=0.0, step=0.05, label="Haze")
                     seed = gr.Number(0, precision=0, label="Seed")
-                    syn_models = gr.CheckboxGroup(choices=dnames, value=dnames[:1], label="Models")
+                    syn_models = gr.CheckboxGroup(choices=dnames, value=dnames[:1], label="Models",
+                                                  info=None if dnames else "None: only the rainy input is measured.")
                     if pairs:
                         gr.Examples([[str(c)] for _, c, _ in pairs], inputs=[syn_in], label="Clean photos",
                                     example_labels=[p.stem for _, p, _ in pairs], cache_examples=False)
@@ -579,14 +584,18 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
 
         # ---------------------------------------------------------------- Heavy rain + SR
         with gr.Tab("Heavy rain + SR", id="sr"):
+            shipped_sr = [n for n in snames if n in bank.weights]
             if snames:
                 gr.Markdown("Joint heavy-rain removal and super-resolution (Vu & Kim) against bicubic upsampling "
                             "of the rainy input. No low-res rainy photo at hand? Make one from a clean photo below.")
-            else:
+            if not shipped_sr:
                 gr.Markdown("**No joint derain + super-resolution weights (`derain_sr-*`) are shipped yet.** This tab "
                             "works as soon as one is in `derain_lib/weights/` (train it with "
                             "`python -m derain_lib train derain_sr ...`). You can already make low-resolution "
-                            "heavy-rain test images below.", elem_classes=["derain-warn"], elem_id="no-sr")
+                            "heavy-rain test images below."
+                            + (" Offered instead (untrained, for trying the page only): "
+                               + ", ".join(f"`{n}`" for n in snames) + "." if snames else ""),
+                            elem_classes=["derain-warn"], elem_id="no-sr")
             with gr.Row():
                 with gr.Column(scale=1):
                     sr_in = _image_input("Low-resolution rainy photo", elem_id="sr-in", height=240)
@@ -631,7 +640,7 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
     return demo
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="Derain Lab web demo")
     ap.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine "
                                                         "only; 0.0.0.0 exposes it to your network)")
@@ -644,7 +653,11 @@ def main(argv: list[str] | None = None) -> None:
                          f"(default {DEFAULT_WORK_MEGAPIXELS:g})")
     ap.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     ap.add_argument("--queue-size", type=int, default=QUEUE_SIZE, help="maximum number of waiting requests")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     demo = build_demo(device=args.device, max_megapixels=args.max_size, work_megapixels=args.work_size,
                       queue_size=args.queue_size)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())

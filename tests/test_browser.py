@@ -150,7 +150,8 @@ def test_derain_in_the_browser(app_url, browser_page, shot_dir):
 
     # Synthesize: pick a clean example, add rain, derain, measure against the known clean photo
     page.get_by_role("tab", name="Synthesize").click()
-    page.get_by_role("button", name="astronaut_clean").click()
+    with page.expect_response(lambda r: "/run/predict" in r.url, timeout=30_000):  # Gradio loads the example
+        page.get_by_role("button", name="astronaut_clean").click()
     expect(page.locator("#syn-in img").first).to_be_visible(timeout=20_000)
     page.locator("#syn-btn").click()
     expect(page.locator("#syn-table")).to_contain_text("rainy input", timeout=60_000)

@@ -34,6 +34,7 @@ from derain_lib.models.registry import build_model  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
 
 TINY = "tiny-drn (untrained)"
+TINY_SR = "tiny-derain_sr x2 (untrained)"
 MAX_MP, WORK_MP = 4.0, 0.25
 
 
@@ -117,7 +118,11 @@ def served(tmp_path_factory):
     weights = preferred[:1] + bank.sr_names[:1]
     torch.manual_seed(0)
     tiny = build_model("drn", stages=2, recursions=1, features=8).eval()
-    demo = demo_app.build_demo(weights=weights, extra_models={TINY: tiny}, device="cpu",
+    extra = {TINY: tiny}
+    if not bank.sr_names:  # exercise the SR tab with a tiny untrained joint model until weights are shipped
+        extra[TINY_SR] = build_model("derain_sr", scale=2, features=8, n_rcab=1, dense_layers=2,
+                                     unet_features=4).eval()
+    demo = demo_app.build_demo(weights=weights, extra_models=extra, device="cpu",
                                max_megapixels=MAX_MP, work_megapixels=WORK_MP)
     kwargs = demo_app.launch_kwargs()
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
@@ -155,6 +160,14 @@ def test_api_names_are_explicit(served):
 def test_listens_on_loopback_only(served):
     assert served["url"].startswith("http://127.0.0.1:"), served["url"]
     assert not served["demo"].share
+    assert served["demo"]._queue.max_size == demo_app.QUEUE_SIZE  # a bounded request queue
+
+
+def test_command_line_defaults_are_safe():
+    args = demo_app.parse_args([])
+    assert args.host == "127.0.0.1" and args.share is False and args.device == "auto"
+    args = demo_app.parse_args(["--host", "0.0.0.0", "--port", "8080", "--share", "--max-size", "8"])
+    assert (args.host, args.port, args.share, args.max_size) == ("0.0.0.0", 8080, True, 8.0)
 
 
 def test_derain_real_photo_lossless(served):
@@ -313,20 +326,27 @@ def test_unusual_formats(served, kind):
 
 def test_sr_tab(served):
     bank = served["demo"].derain_app.bank
-    lr, hr = served["client"].predict(handle_file(str(examples.example_cleans()[3])), "x2", api_name="/make_lr_rainy")
-    lr_img, hr_img = load_png(lr), load_png(hr)
-    assert hr_img.shape[0] == 2 * lr_img.shape[0] and hr_img.shape[1] == 2 * lr_img.shape[1]
-    if not bank.sr_names:
-        with pytest.raises(AppError, match="No joint derain"):
-            served["client"].predict(handle_file(lr), None, None, api_name="/derain_sr")
-        return
     name = bank.sr_names[0]
     s = bank.scale(name)
     lr, hr = served["client"].predict(handle_file(str(examples.example_cleans()[3])), f"x{s}",
                                       api_name="/make_lr_rainy")
+    lr_img, hr_img = load_png(lr), load_png(hr)
+    assert hr_img.shape[0] == s * lr_img.shape[0] and hr_img.shape[1] == s * lr_img.shape[1]
     slider, md, table, files = served["client"].predict(handle_file(lr), name, handle_file(hr),
                                                         api_name="/derain_sr")
-    out = load_png(slider[1])
-    assert out.shape == load_png(hr).shape
+    bicubic, out = load_png(slider[0]), load_png(slider[1])
+    assert out.shape == bicubic.shape == hr_img.shape
     rows = table_rows(table)
-    assert rows[name][0] == pytest.approx(psnr_y_reference(out, load_png(hr)), abs=0.006)
+    assert rows[name][0] == pytest.approx(psnr_y_reference(out, hr_img), abs=0.006)
+    assert rows[f"bicubic x{s} of the rainy input"][0] == pytest.approx(psnr_y_reference(bicubic, hr_img), abs=0.006)
+    np.testing.assert_array_equal(load_png(files[0]), out)
+
+
+def test_sr_tab_without_weights_says_so():
+    """No joint derain + SR weights: the tab explains what to do instead of failing obscurely."""
+    app = demo_app.DerainApp(demo_app.ModelBank(weights=[], device="cpu"), max_pixels=10**6, work_pixels=10**6)
+    rainy, _, _ = examples.example_pairs()[0]
+    with pytest.raises(gr.Error, match="No joint derain"):
+        app.derain_sr(str(rainy), None, None)
+    with pytest.raises(gr.Error, match="No trained deraining weights"):
+        app.derain(str(rainy), [], False, False)
