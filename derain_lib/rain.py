@@ -205,8 +205,8 @@ def downsample(x: torch.Tensor, scale: int) -> torch.Tensor:
     return F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
 
 
-def add_rain(image: Any, angle: float = 0.0, density: float = 0.004, length: float = 20.0, width: float = 1.0,
-             brightness: float = 0.7, blur: float = 0.5, layers: int = 1, spread: float = 15.0,
+def add_rain(image: Any, angle: float = 0.0, density: float = 0.002, length: float = 25.0, width: float = 1.0,
+             brightness: float = 0.6, blur: float = 0.5, layers: int = 1, spread: float = 15.0,
              haze: float = 0.0, atmospheric_light: float = 0.85, seed: int = 0,
              return_parts: bool = False):
     """Add rain to one image (path, PIL or array) -> uint8 (H, W, 3); the same seed gives the same rain.
