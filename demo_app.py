@@ -25,6 +25,7 @@ import functools
 import hashlib
 import html
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -35,7 +36,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
-import gradio as gr
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local demo does not phone home
+
+import gradio as gr  # noqa: E402
 import numpy as np
 from PIL import Image
 
@@ -70,6 +73,7 @@ footer {display: none !important}
 
 def launch_kwargs() -> dict[str, Any]:
     """Appearance and upload limits for ``launch()`` (Gradio 6 takes theme/css there, not in ``gr.Blocks``)."""
+    # (tests/test_browser.py checks that the page then fetches nothing from outside this machine)
     return dict(theme=gr.themes.Soft(), css=CSS, max_file_size="64mb", show_error=True)
 
 
@@ -137,12 +141,22 @@ class ModelBank:
             return self._models[name]
 
     def describe(self, name: str) -> str:
-        info = self._meta[name].get("info", {})
+        """One line for the page: architecture, the trainer's summary, data, steps and evaluation figures."""
+        info = self._meta[name].get("info", {}) or {}
         bits = [f"architecture `{self.arch(name)}`"]
-        for key in ("trained_on", "data", "preset", "steps"):
-            if key in info:
-                bits.append(f"{key.replace('_', ' ')}: {info[key]}")
-        return ", ".join(bits)
+        if info.get("summary"):
+            bits.append(str(info["summary"]))
+        if info.get("data"):
+            bits.append(f"trained on {info['data']}")
+        if info.get("steps"):
+            bits.append(f"{info['steps']} steps")
+        for ds, m in (info.get("eval") or {}).items():
+            try:
+                bits.append(f"{ds}: {float(m['output_psnr_y']):.2f} dB Y-PSNR (rainy input "
+                            f"{float(m['input_psnr_y']):.2f})")
+            except (KeyError, TypeError, ValueError):
+                continue
+        return "; ".join(bits)
 
 
 # ----------------------------------------------------------------------------------------------------------------

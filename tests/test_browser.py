@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -88,6 +89,10 @@ def browser_page(tmp_path_factory):
         page = ctx.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        outside: list[str] = []  # the page must need nothing from outside this machine (fonts, CDNs, analytics)
+        page.on("request", lambda r: outside.append(r.url) if urlparse(r.url).scheme in ("http", "https")
+                and urlparse(r.url).hostname not in ("127.0.0.1", "localhost") else None)
+        page.outside_requests = outside
         try:
             yield page, errors
         finally:
@@ -159,6 +164,7 @@ def test_derain_in_the_browser(app_url, browser_page, shot_dir):
     page.wait_for_timeout(500)
     page.screenshot(path=str(shot_dir / "demo_synthesize.png"), full_page=True)
     assert not errors, f"JavaScript errors in the page: {errors}"
+    assert not page.outside_requests, f"the page fetched from outside this machine: {page.outside_requests[:5]}"
 
 
 def test_corrupt_upload_shows_readable_error(app_url, browser_page, shot_dir, tmp_path):
