@@ -203,3 +203,17 @@ def test_checkpoint_roundtrip(tmp_path):
     x = torch.rand(1, 3, 9, 9)
     with torch.no_grad():
         torch.testing.assert_close(m2(x), m.eval()(x))
+
+
+@pytest.mark.parametrize("hw", [(9, 9), (8, 11)])
+def test_symmetry_aggregation_maps_p4_features_to_rotating_planes(hw):
+    """agg(rot_p4(f)) == rot(agg(f)) for the default (rotation-averaged) aggregation, in float64."""
+    torch.manual_seed(0)
+    agg = D.SymmetryAggregation(3, 2, 5).double()
+    f = torch.randn(2, 3, 4, *hw, dtype=torch.float64)
+    f_rot = torch.rot90(torch.roll(f, 1, dims=2), 1, dims=(-2, -1))
+    torch.testing.assert_close(agg(f_rot), rot(agg(f)), rtol=0, atol=1e-12)
+    # its effective filter equals the explicit average over the four p4 rotations of the raw filter
+    w = agg.weight.detach()
+    explicit = sum(torch.rot90(torch.roll(w, r, dims=2), r, dims=(-2, -1)) for r in range(4)) / 4
+    torch.testing.assert_close(agg.filter_bank(), explicit.reshape(2, 12, 5, 5))
