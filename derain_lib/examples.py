@@ -39,16 +39,21 @@ class Example:
 
 
 # The four kinds of rain a user asks about: light vertical, heavy tilted, rain with haze, long steep streaks.
+# Every add_rain argument is spelled out, so that a change of its defaults cannot silently change the examples.
+_FIXED = dict(blur=0.5, atmospheric_light=0.85)
 EXAMPLES: tuple[Example, ...] = (
     Example("astronaut", "astronaut", "light vertical rain",
-            dict(angle=0.0, density=0.001, length=20.0, width=0.7, brightness=0.35, seed=1)),
+            dict(angle=0.0, density=0.001, length=20.0, width=0.7, brightness=0.35, layers=1, spread=15.0,
+                 haze=0.0, **_FIXED, seed=1)),
     Example("coffee", "coffee", "heavier rain tilted 30 degrees",
-            dict(angle=30.0, density=0.0012, length=30.0, width=0.9, brightness=0.5, seed=2)),
+            dict(angle=30.0, density=0.0012, length=30.0, width=0.9, brightness=0.5, layers=1, spread=15.0,
+                 haze=0.0, **_FIXED, seed=2)),
     Example("chelsea", "chelsea", "rain in three directions with haze",
             dict(angle=-10.0, density=0.0007, length=35.0, width=0.8, brightness=0.45, layers=3, spread=12.0,
-                 haze=0.2, seed=3)),
+                 haze=0.2, **_FIXED, seed=3)),
     Example("rocket", "rocket", "long streaks tilted -20 degrees",
-            dict(angle=-20.0, density=0.001, length=50.0, width=0.8, brightness=0.45, seed=4)),
+            dict(angle=-20.0, density=0.001, length=50.0, width=0.8, brightness=0.45, layers=1, spread=15.0,
+                 haze=0.0, **_FIXED, seed=4)),
 )
 
 

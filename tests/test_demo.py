@@ -151,6 +151,20 @@ def derain(served, path, models, full_res=False, stages=False):
 
 
 # ---------------------------------------------------------------------------------------------------- tests
+def test_examples_are_exact_pairs():
+    """Each committed example is its clean photo plus the library's rain, nothing else (so PSNR is exact)."""
+    from derain_lib.rain import add_rain
+
+    pairs = examples.example_pairs()
+    assert len(pairs) == len(examples.EXAMPLES)
+    for ex, (rainy_p, clean_p, _) in zip(examples.EXAMPLES, pairs):
+        rainy, clean = read_image(rainy_p), read_image(clean_p)
+        again = add_rain(clean, **ex.rain)
+        diff = np.abs(again.astype(int) - rainy.astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, ex.name  # float rounding across CPUs at most
+        assert psnr_y_reference(rainy, clean) < 35, ex.name  # and the rain is visible
+
+
 def test_api_names_are_explicit(served):
     info = served["client"].view_api(print_info=False, return_format="dict")
     names = set(info["named_endpoints"])
