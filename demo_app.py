@@ -672,8 +672,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    demo = build_demo(device=args.device, max_megapixels=args.max_size, work_megapixels=args.work_size,
-                      queue_size=args.queue_size)
+    try:
+        demo = build_demo(device=args.device, max_megapixels=args.max_size, work_megapixels=args.work_size,
+                          queue_size=args.queue_size)
+    except (RuntimeError, ValueError) as err:  # e.g. --device cuda on a machine without CUDA
+        raise SystemExit(f"error: {err}") from None
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())
 
 
