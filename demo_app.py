@@ -21,6 +21,7 @@ the ``gr.Blocks`` for tests and for embedding.
 from __future__ import annotations
 
 import argparse
+import atexit
 import functools
 import hashlib
 import html
@@ -208,7 +209,7 @@ def _image_input(label: str, **kw) -> gr.Image:
             name = getattr(payload, "orig_name", None) or "the uploaded file"
             detail = str(err).replace(str(getattr(payload, "path", None) or "\0"), name)
             raise _user_error(f"{name} is not an image this demo can read ({detail}). "
-                           "Use PNG, JPEG, BMP, TIFF or WebP.", title="Image error") from err
+                              "Use PNG, JPEG, BMP, TIFF or WebP.", title="Image error") from err
 
     comp.preprocess = preprocess
     return comp
@@ -275,7 +276,8 @@ class DerainApp:
         self.max_pixels = int(max_pixels)
         self.work_pixels = int(work_pixels)
         self.results = Results()
-        self.tmp_root = Path(tempfile.mkdtemp(prefix="derain_demo_"))
+        self.tmp_root = Path(tempfile.mkdtemp(prefix="derain_demo_"))  # PNG downloads; removed at exit
+        atexit.register(shutil.rmtree, self.tmp_root, True)
 
     # -- reading and sizing ------------------------------------------------------------------------------------
     def read(self, src, what: str = "image") -> np.ndarray:
@@ -307,6 +309,7 @@ class DerainApp:
         tile = TILE if h * w > TILE_ABOVE else 0
         digest = _digest(img)
         hit = self.results.get((digest, name))
+        cached = hit is not None
         if hit is None:
             model = self.bank.get(name)
             t0 = time.perf_counter()
@@ -315,6 +318,8 @@ class DerainApp:
             hit = (out, secs, f"{TILE} px tiles, {OVERLAP} px overlap" if tile else "whole image")
             self.results.put((digest, name), hit)
         out, secs, how = hit
+        if cached:
+            how += " (cached: time of the first run)"
         stage_list: list = []
         if stages and h * w <= STAGES_MAX_PIXELS:  # one extra untiled pass, for display only
             st = self.results.get((digest, name, "stages"))
@@ -352,7 +357,7 @@ class DerainApp:
         names = self._selected(names, self.bank.derain_names)
         if not self.bank.derain_names:
             raise _user_error("No trained deraining weights are shipped yet, so there is nothing to run here. "
-                           "The Synthesize tab still adds rain and measures it.")
+                              "The Synthesize tab still adds rain and measures it.")
         if not names:
             raise _user_error("Choose at least one model.")
         img = self.read(src, "a rainy photo")
@@ -386,7 +391,7 @@ class DerainApp:
         ref = self.read(ref_src, "the clean reference")
         if ref.shape != img.shape:
             raise _user_error(f"The reference is {ref.shape[1]}x{ref.shape[0]} but the rainy photo is "
-                           f"{img.shape[1]}x{img.shape[0]}: they must be the same picture at the same size.")
+                              f"{img.shape[1]}x{img.shape[0]}: they must be the same picture at the same size.")
         work, note = self.fit(img, full_res)
         if work.shape != img.shape:
             ref = _resize(ref, (work.shape[1], work.shape[0]))
@@ -409,6 +414,10 @@ class DerainApp:
         rainy = rain.add_rain(clean, angle=float(angle), density=float(density) / 1000.0, length=float(length),
                               layers=int(layers), haze=float(haze), seed=int(seed or 0))
         return rainy, clean, note
+
+    def preview_rain(self, src, angle, density, length, layers, haze, seed):
+        """Only the rainy image (to tune the sliders quickly)."""
+        return self.add_rain(src, angle, density, length, layers, haze, seed)[0]
 
     def synthesize(self, src, angle, density, length, layers, haze, seed, names):
         names = self._selected(names, self.bank.derain_names)
@@ -444,8 +453,8 @@ class DerainApp:
     def derain_sr(self, src, name, ref_src):
         if not self.bank.sr_names:
             raise _user_error("No joint derain + super-resolution weights (derain_sr-*) are shipped yet. Train them "
-                           "with `python -m derain_lib train derain_sr ...`; this tab works as soon as the file "
-                           "is in derain_lib/weights/.")
+                              "with `python -m derain_lib train derain_sr ...`; this tab works as soon as the file "
+                              "is in derain_lib/weights/.")
         if not name:
             raise _user_error("Choose a derain + SR model.")
         self._selected(name, self.bank.sr_names)
@@ -454,7 +463,7 @@ class DerainApp:
         h, w = img.shape[:2]
         if h * w * s * s > self.max_pixels:
             raise _user_error(f"x{s} of {w}x{h} would be {w * s}x{h * s}, above this demo's limit of "
-                           f"{self.max_pixels / 1e6:.1f} MP. Use a smaller photo.")
+                              f"{self.max_pixels / 1e6:.1f} MP. Use a smaller photo.")
         out, secs, _, _ = self.run(name, img)
         bicubic = _resize(img, (out.shape[1], out.shape[0]), method="bicubic")
         md = [f"**{name}**: {w}x{h} -> {out.shape[1]}x{out.shape[0]} (x{s}) in {secs:.2f} s on `{self.bank.device}`."]
@@ -543,7 +552,7 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                         gr.Markdown("Joint derain + super-resolution models (" + ", ".join(f"`{n}`" for n in snames)
                                     + ") are in the **Heavy rain + SR** tab.", elem_classes=["derain-note"])
                 with gr.Column(scale=2):
-                    derain_md = gr.Markdown(elem_id="derain-summary")
+                    derain_md = gr.Markdown(label="Summary", elem_id="derain-summary")
                     derain_sliders = [gr.ImageSlider(type="numpy", format="png", visible=n in dnames[:1],
                                                      label=f"{n}: rainy | derained", max_height=480,
                                                      elem_id=f"slider-{i}")
@@ -563,7 +572,7 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                 with gr.Column(scale=2):
                     measure_table = gr.Dataframe(headers=METRIC_HEADERS, label="PSNR / SSIM against the reference",
                                                  interactive=False, elem_id="measure-table")
-                    measure_md = gr.Markdown(METRIC_NOTE)
+                    measure_md = gr.Markdown(METRIC_NOTE, label="Notes")
 
         # ---------------------------------------------------------------- Synthesize
         with gr.Tab("Synthesize", id="synthesize"):
@@ -591,7 +600,7 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                                          height=320, elem_id="syn-rainy")
                     syn_table = gr.Dataframe(headers=METRIC_HEADERS + ["run time (s)"], label="Against the clean photo",
                                              interactive=False, elem_id="syn-table")
-                    syn_md = gr.Markdown()
+                    syn_md = gr.Markdown(label="Notes")
                     syn_sliders = [gr.ImageSlider(type="numpy", format="png", visible=n in dnames[:1],
                                                   label=f"{n}: rainy | derained", max_height=480)
                                    for n in dnames]
@@ -624,7 +633,7 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                 with gr.Column(scale=2):
                     sr_slider = gr.ImageSlider(type="numpy", format="png", label="bicubic | derain + SR",
                                                max_height=520)
-                    sr_md = gr.Markdown()
+                    sr_md = gr.Markdown(label="Summary")
                     sr_table = gr.Dataframe(headers=METRIC_HEADERS, interactive=False, label="Against the reference")
                     sr_files = gr.File(label="Result as lossless PNG", file_count="multiple")
 
@@ -641,7 +650,7 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                          [derain_md, *derain_sliders, stage_gallery, downloads], api_name="derain")
         measure_btn.click(_user_errors(app.measure), [rain_in, ref_in, models_cb, full_res],
                           [measure_table, measure_md], api_name="measure")
-        preview_btn.click(_user_errors(lambda *a: app.add_rain(*a)[0]), [syn_in, angle, density, length, layers, haze, seed],
+        preview_btn.click(_user_errors(app.preview_rain), [syn_in, angle, density, length, layers, haze, seed],
                           [syn_rainy], api_name="add_rain")
         syn_btn.click(_user_errors(app.synthesize), [syn_in, angle, density, length, layers, haze, seed, syn_models],
                       [syn_rainy, syn_table, syn_md, *syn_sliders], api_name="synthesize")
