@@ -39,13 +39,23 @@ def _luma(img: np.ndarray) -> np.ndarray:
 
 
 def _line_kernel(length: int, angle_deg: float) -> np.ndarray:
-    """A 1-pixel-wide line of ``length`` pixels at ``angle_deg`` from vertical, as a uint8 kernel."""
+    """A thin (8-connected, one pixel per step) line of about ``length`` pixels at ``angle_deg`` from vertical.
+
+    Same convention as :mod:`derain_lib.rain`: positive angles fall down and to the right.  One pixel per row
+    (or per column for flat lines) matters: a 4-connected staircase would not fit inside a 1-pixel streak.
+    """
     r = length // 2
     k = np.zeros((2 * r + 1, 2 * r + 1), np.uint8)
     t = np.deg2rad(angle_deg)
-    for s in np.linspace(-r, r, 4 * length + 1):
-        x, y = int(round(r + s * np.sin(t))), int(round(r - s * np.cos(t)))
-        k[y, x] = 1
+    dx, dy = np.sin(t), np.cos(t)  # direction (columns, rows)
+    if abs(dy) >= abs(dx):  # steep: one pixel per row
+        n = int(round(r * abs(dy)))
+        for i in range(-n, n + 1):
+            k[r + i, r + int(round(i * dx / dy))] = 1
+    else:  # flat: one pixel per column
+        n = int(round(r * abs(dx)))
+        for j in range(-n, n + 1):
+            k[r + int(round(j * dy / dx)), r + j] = 1
     return k
 
 

@@ -214,3 +214,24 @@ def test_matching_term_moves_features_together():
         t.backward()
         opt.step()
     assert feature_gap(m, syn, real)["total"] < 0.5 * before
+
+
+# ---------------------------------------------------------------- no-reference rain measure
+def test_rain_residual_sees_oriented_streaks_not_isotropic_texture():
+    from derain_lib.nr_quality import rain_residual
+
+    rng = np.random.default_rng(0)
+    base = (rng.random((160, 200)) * 60 + 90).astype(np.uint8)          # isotropic texture
+    img = np.repeat(base[..., None], 3, 2)
+    rainy = img.astype(np.int32)
+    for _ in range(60):                                # thin (2 px) bright streaks falling down-right at 15 deg
+        x0, y0 = rng.integers(0, 200), rng.integers(0, 130)
+        for t in range(25):
+            x = int(round(x0 + t * np.tan(np.deg2rad(15))))
+            rainy[y0 + t, x:x + 2] += 90
+    rainy = rainy.clip(0, 255).astype(np.uint8)
+    r0, r1 = rain_residual(img), rain_residual(rainy)
+    assert r1["rain_excess"] > 5 * max(r0["rain_excess"], 0.5)
+    assert abs(r1["angle"] - 15) <= 10
+    with pytest.raises(ValueError, match="uint8"):
+        rain_residual(img.astype(np.float32))
