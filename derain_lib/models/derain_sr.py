@@ -300,6 +300,10 @@ class DerainSR(nn.Module):
         ``J0, J1, J2`` (the candidates present in this variant), ``S`` (B, n, 3, H, W), ``T``, ``A``, ``R1``, ``R2``,
         ``guidance`` (MSER map), ``attention`` (B, K, H, W; channel k weights ``names[k]``), ``fused`` and
         ``names`` (the candidate order) -- all at the input (low) resolution.
+
+        Two parts look at the whole input: the global average pooling of the T branch and the max-normalised
+        MSER map.  When ``derain_lib.derain`` tiles a large image they see one tile at a time, so tiled and
+        untiled outputs differ slightly (more than for purely local models).
         """
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"DerainSR expects (B, 3, H, W) images in [0, 1], got shape {tuple(x.shape)}")
