@@ -11,7 +11,9 @@ The reference (:class:`EagerDRN` below) is the network written the obvious way, 
 :class:`derain_lib.models.drn.DRN`, and the script asserts that both outputs agree within 1e-4 before timing.
 
 Timing: the two variants are interleaved (A, B, A, B, ...) after one warm-up call each, and the medians are
-reported, because the machine may be shared; the load average before and after is printed.
+reported, because the machine may be shared; the load average before and after is printed.  On a loaded
+machine the wall-clock figures swing with other processes; the process CPU time (``time.process_time``, summed
+over this process's threads) measures the work done and is printed beside them.
 """
 from __future__ import annotations
 
@@ -75,25 +77,29 @@ def loadavg() -> str:
 
 
 def timed(fn, x, sync):
-    t0 = time.perf_counter()
+    """(wall seconds, process CPU seconds summed over threads, output)."""
+    c0, t0 = time.process_time(), time.perf_counter()
     out = fn(x)
     sync()
-    return time.perf_counter() - t0, out
+    return time.perf_counter() - t0, time.process_time() - c0, out
 
 
 def bench(fast, ref, x, repeats, sync):
     with torch.no_grad():
         # warm-up (oneDNN primitive creation) + correctness check
-        _, a = timed(fast, x, sync)
-        _, b = timed(ref, x, sync)
+        _, _, a = timed(fast, x, sync)
+        _, _, b = timed(ref, x, sync)
         err = (a - b).abs().max().item()
         if err > 1e-4:
             raise AssertionError(f"fast path differs from the eager reference: max |diff| = {err:.3g} > 1e-4")
-        tf, tr = [], []
+        tf, tr, cf, cr = [], [], [], []
         for _ in range(repeats):          # interleave A, B, A, B ...
-            tr.append(timed(ref, x, sync)[0])
-            tf.append(timed(fast, x, sync)[0])
-    return statistics.median(tf), statistics.median(tr), err, tf, tr
+            w, c, _ = timed(ref, x, sync)
+            tr.append(w), cr.append(c)
+            w, c, _ = timed(fast, x, sync)
+            tf.append(w), cf.append(c)
+    med = statistics.median
+    return med(tf), med(tr), err, tf, tr, med(cf), med(cr)
 
 
 def main(argv=None):
@@ -131,11 +137,12 @@ def main(argv=None):
         for size in args.sizes:
             w, h = (int(v) for v in size.lower().split("x"))
             x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1)).to(dev)
-            tf, tr, err, all_f, all_r = bench(model, ref, x, args.repeats, sync)
-            rows.append((dev, size, tr, tf, tr / tf, err))
-            print(f"{dev:4s} {size:>9s}: eager {tr:7.3f} s | fast {tf:7.3f} s | speed-up x{tr / tf:4.2f} | "
-                  f"max|diff| {err:.1e} | eager runs {[round(v, 2) for v in all_r]} fast runs "
-                  f"{[round(v, 2) for v in all_f]}", flush=True)
+            tf, tr, err, all_f, all_r, cf, cr = bench(model, ref, x, args.repeats, sync)
+            rows.append((dev, size, tr, tf, tr / tf, err, cr, cf))
+            print(f"{dev:4s} {size:>9s}: wall: eager {tr:7.3f} s | fast {tf:7.3f} s | speed-up x{tr / tf:4.2f} || "
+                  f"CPU time: eager {cr:7.3f} s | fast {cf:7.3f} s | x{cr / cf:4.2f} || max|diff| {err:.1e}",
+                  flush=True)
+            print(f"     wall runs: eager {[round(v, 2) for v in all_r]} fast {[round(v, 2) for v in all_f]}")
     print(f"load avg after: {loadavg()}")
     return rows
 
