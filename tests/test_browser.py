@@ -16,6 +16,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 
 gr = pytest.importorskip("gradio", reason="gradio is not installed: the web demo cannot be tested")
@@ -73,8 +74,15 @@ def app_url():
                                max_megapixels=4, work_megapixels=0.25)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                             quiet=True, **demo_app.launch_kwargs())
+    name = (preferred[:1] or [TINY])[0]
+    try:  # how many stage outputs the page should show for this model (0: single-stage)
+        from derain_lib.infer import stage_outputs
+
+        n_stages = len(stage_outputs(np.zeros((16, 16, 3), np.uint8), demo.derain_app.bank.get(name)))
+    except (ValueError, TypeError):
+        n_stages = 0
     try:
-        yield url, (preferred[:1] or [TINY])[0], bool(preferred)
+        yield url, name, bool(preferred), n_stages
     finally:
         demo.close()
 
@@ -115,7 +123,7 @@ def _upload(page, elem_id: str, path: Path) -> None:
 def test_derain_in_the_browser(app_url, browser_page, shot_dir):
     from derain_lib import examples
 
-    url, model, trained = app_url
+    url, model, trained, n_stages = app_url
     page, errors = browser_page
     page.goto(url, wait_until="networkidle", timeout=60_000)
     assert page.title() == "Derain Lab"
@@ -137,7 +145,11 @@ def test_derain_in_the_browser(app_url, browser_page, shot_dir):
     # the displayed images are PNG (lossless), not WebP
     srcs = [slider_imgs.nth(i).get_attribute("src") or "" for i in range(slider_imgs.count())]
     assert all(".png" in s for s in srcs), srcs
-    expect(page.locator("#stages img").first).to_be_visible(timeout=30_000)  # DRN is multi-stage
+    if n_stages:  # multi-stage model: its stages are shown
+        expect(page.locator("#stages img").first).to_be_visible(timeout=30_000)
+        assert page.locator("#stages img").count() == n_stages
+    else:
+        expect(summary).to_contain_text("No stage outputs")
     page.wait_for_timeout(500)  # let the slider finish its layout before the picture
     page.screenshot(path=str(shot_dir / "demo_derain.png"), full_page=True)
     assert not errors, f"JavaScript errors in the page: {errors}"
@@ -170,7 +182,7 @@ def test_derain_in_the_browser(app_url, browser_page, shot_dir):
 def test_corrupt_upload_shows_readable_error(app_url, browser_page, shot_dir, tmp_path):
     from derain_lib import examples
 
-    url, _, _ = app_url
+    url = app_url[0]
     page, errors = browser_page
     page.goto(url, wait_until="networkidle", timeout=60_000)
     good = examples.example_pairs()[0][0]
