@@ -213,7 +213,7 @@ def test_several_models_and_stages(served):
 
 def test_measure_against_reference(served):
     rainy_p, clean_p = reference_pair()
-    name = served["main"]
+    name = TINY  # the metric path is the same for every model; the shipped one is exercised above (CPU time)
     table, md = served["client"].predict(handle_file(str(rainy_p)), handle_file(str(clean_p)), [name], False,
                                          api_name="/measure")
     rows = table_rows(table)
