@@ -145,3 +145,18 @@ def test_config_roundtrip():
     cfg = DRN.Config(stages=5, recursions=3)
     m = build_model("drn", **dataclasses.asdict(cfg))
     assert m.config == cfg
+
+
+def test_shipped_weights_load_strictly():
+    from derain_lib.checkpoint import list_weights, load_model
+
+    names = [n for n in list_weights() if n.startswith("drn")]
+    if not names:
+        pytest.skip("no DRN weights shipped")
+    for n in names:
+        m = load_model(n, device="cpu")
+        assert n_params(m) == 10_595 and m.config.stages == 7 and m.config.recursions == 7
+        x = torch.rand(1, 3, 17, 23, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            y = m(x)
+        assert y.shape == x.shape and torch.isfinite(y).all()
