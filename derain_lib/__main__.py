@@ -173,7 +173,9 @@ def cmd_train(args) -> int:
     model = build_model(args.model, **config)
     sched = paper_schedule(args.model) if args.paper else {}
     batch = args.batch or sched.get("batch", 16)
-    patch = args.patch or sched.get("patch", 64)
+    patch = (args.patch[0] if len(args.patch) == 1 else tuple(args.patch[:2])) if args.patch else sched.get("patch", 64)
+    if isinstance(patch, list):
+        patch = tuple(patch)
     lr = args.lr or sched.get("lr", 1e-3)
     gamma = args.gamma if args.gamma is not None else sched.get("gamma", 0.5)
     scale = int(getattr(model, "scale", 1))
@@ -189,14 +191,16 @@ def cmd_train(args) -> int:
         batches = paired_patch_batches(args.data, batch_size=batch, patch=patch, seed=args.seed, scale=scale)
     if args.real:
         real_folders = None if args.real == ["default"] else args.real
-        real = real_patch_batches(real_folders, batch_size=batch, patch=patch // scale, seed=args.seed + 1,
+        real_patch = patch // scale if isinstance(patch, int) else tuple(v // scale for v in patch)
+        real = real_patch_batches(real_folders, batch_size=batch, patch=real_patch, seed=args.seed + 1,
                                   exclude=args.exclude or ())
         base = batches
         batches = ({**b, "real": next(real)} for b in base)
 
     # An "epoch" = every training image cut into patches with stride 0.8*patch (PReNet/DRN convention),
     # approximated here by (image area / (0.8*patch)^2) patches per image with the average image size.
-    patches_per_image = max(1, int((481 * 321) / (0.8 * patch) ** 2))
+    ph, pw = (patch, patch) if isinstance(patch, int) else patch
+    patches_per_image = max(1, int((481 * 321) / (0.64 * ph * pw)))
     if args.epochs:
         steps = epochs_to_steps(args.epochs, n_images * patches_per_image, batch)
     elif args.steps:
@@ -299,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--steps", type=_positive_int)
     sp.add_argument("--epochs", type=float)
     sp.add_argument("--batch", type=_positive_int)
-    sp.add_argument("--patch", type=_positive_int)
+    sp.add_argument("--patch", type=_positive_int, nargs="+", help="crop size: P, or H W")
     sp.add_argument("--lr", type=float)
     sp.add_argument("--milestones", type=int, nargs="*", help="steps at which lr *= gamma")
     sp.add_argument("--gamma", type=float)

@@ -112,17 +112,26 @@ def clean_image_files(clean_dirs: Sequence[str | Path] | None = None, min_side: 
     return files
 
 
-def _random_crop(img: np.ndarray, size: int, rng: random.Random) -> np.ndarray:
+def _hw(size: int | Sequence[int]) -> tuple[int, int]:
+    """A patch size: an int (square) or (height, width), e.g. the joint derain+SR paper's 200x300 crops."""
+    if isinstance(size, int):
+        return size, size
+    h, w = (int(v) for v in size)
+    return h, w
+
+
+def _random_crop(img: np.ndarray, size: int | Sequence[int], rng: random.Random) -> np.ndarray:
+    ph, pw = _hw(size)
     h, w = img.shape[:2]
-    if h < size or w < size:  # small images (T91) are upscaled just enough (any number of channels)
-        s = size / min(h, w)
-        t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
-        t = torch.nn.functional.interpolate(t, size=(max(size, round(h * s)), max(size, round(w * s))),
+    if h < ph or w < pw:  # small images (T91) are upscaled just enough (any number of channels)
+        s = max(ph / h, pw / w)
+        t = torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1)[None].float()
+        t = torch.nn.functional.interpolate(t, size=(max(ph, round(h * s)), max(pw, round(w * s))),
                                             mode="bicubic", align_corners=False)
         img = t[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
         h, w = img.shape[:2]
-    y, x = rng.randint(0, h - size), rng.randint(0, w - size)
-    return img[y:y + size, x:x + size]
+    y, x = rng.randint(0, h - ph), rng.randint(0, w - pw)
+    return img[y:y + ph, x:x + pw]
 
 
 def _augment(t: torch.Tensor, rng: random.Random) -> torch.Tensor:
@@ -146,7 +155,7 @@ class ImagePool:
         if not self.images:
             raise FileNotFoundError("no readable images")
 
-    def crops(self, n: int, size: int, rng: random.Random) -> torch.Tensor:
+    def crops(self, n: int, size: int | Sequence[int], rng: random.Random) -> torch.Tensor:
         batch = [to_tensor(_random_crop(self.images[rng.randrange(len(self.images))], size, rng))[0]
                  for _ in range(n)]
         return torch.stack([_augment(t, rng) for t in batch])
@@ -164,7 +173,7 @@ class SyntheticRainBatches:
                  scale: int = 1, seed: int = 0, max_images: int | None = None, device: str = "cpu"):
         if isinstance(preset, str) and preset not in PRESET_NAMES:
             raise ValueError(f"unknown rain preset {preset!r}; choose from {', '.join(PRESET_NAMES)}")
-        if patch % scale:
+        if any(v % scale for v in _hw(patch)):
             raise ValueError(f"patch ({patch}) must be a multiple of scale ({scale})")
         self.pool = ImagePool(clean_image_files(clean_dirs), max_images, seed)
         self.batch_size, self.patch, self.preset, self.angle_range = batch_size, patch, preset, angle_range

@@ -75,3 +75,15 @@ def test_paired_patches_are_aligned(tmp_path):
 def test_default_clean_corpus():
     b = next(SyntheticRainBatches(batch_size=2, patch=48, max_images=8))
     assert b["clean"].shape == (2, 3, 48, 48)
+
+
+def test_rectangular_patches(tmp_path):
+    """The joint derain+SR paper trains on 200x300 crops: (h, w) patches work, including upscaling small images."""
+    for i in range(2):
+        _img(tmp_path / "c" / f"{i}.png", i, size=(120, 90))
+    b = next(SyntheticRainBatches([tmp_path / "c"], batch_size=2, patch=(40, 60), preset="heavy_haze", scale=2))
+    assert b["clean"].shape == (2, 3, 40, 60) and b["rainy"].shape == (2, 3, 20, 30)
+    big = next(SyntheticRainBatches([tmp_path / "c"], batch_size=1, patch=(100, 150)))
+    assert big["clean"].shape == (1, 3, 100, 150)
+    with pytest.raises(ValueError, match="multiple of scale"):
+        SyntheticRainBatches([tmp_path / "c"], patch=(41, 60), scale=2)
