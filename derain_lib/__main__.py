@@ -221,9 +221,20 @@ def cmd_train(args) -> int:
 
     trainer = Trainer(model, lr=lr, milestones=milestones, gamma=gamma, device=args.device, seed=args.seed,
                       grad_clip=args.grad_clip)
+    if args.resume and args.init:
+        raise ValueError("give --resume or --init, not both")
     if args.resume:
         trainer.load_checkpoint(args.resume)
-        print(f"resumed from {args.resume} at step {trainer.step}")
+        print(f"resumed from {args.resume} at step {trainer.step} with its saved lr "
+              f"{trainer.opt.param_groups[0]['lr']:g} and schedule (command-line --lr/--milestones ignored)")
+    elif args.init:
+        if str(args.init).endswith(".safetensors"):
+            from safetensors.torch import load_file
+            state = load_file(str(args.init))
+        else:
+            state = torch.load(args.init, map_location="cpu", weights_only=True)["model"]
+        model.load_state_dict(state, strict=True)
+        print(f"initialised from {args.init}")
     ckpt = args.ckpt or (Path("checkpoints") / f"{Path(args.out).stem}.pt")
     if trainer.is_main:
         print(f"training {args.model} {config or ''} for {steps} steps: batch {batch}, patch {patch}, lr {lr}, "
@@ -315,7 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--summary", help="one line shown by 'list'")
     sp.add_argument("--ckpt", help="training checkpoint path (default: checkpoints/<out>.pt)")
     sp.add_argument("--ckpt-every", type=int, default=200)
-    sp.add_argument("--resume", help="resume from a training checkpoint")
+    sp.add_argument("--resume", help="resume from a training checkpoint (weights, optimiser, schedule and step; "
+                                     "--lr/--milestones of this call are then ignored)")
+    sp.add_argument("--init", help="start from these weights (.safetensors or a training checkpoint) with a fresh "
+                                   "optimiser and this call's schedule (fine-tuning)")
     sp.add_argument("--time-limit", type=float, help="stop cleanly after this many seconds")
     sp.add_argument("--eval", nargs="*", help="datasets to evaluate after training")
     sp.add_argument("--log-every", type=int, default=10)
