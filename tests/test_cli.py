@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from derain_lib.paths import data_root
-from conftest import require_data
+from helpers import require_data
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from derain_lib.data import PairedFolder, SyntheticRainBatches, UnpairedFolder, paired_patch_batches
-from conftest import require_data
+from helpers import require_data
 
 
 def _img(path, seed, size=(40, 30)):

@@ -5,7 +5,7 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from derain_lib.metrics import all_metrics, psnr, rgb_to_y, ssim
-from conftest import require_data
+from helpers import require_data
 
 
 def _pair(rng, h=64, w=80):

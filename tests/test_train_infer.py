@@ -14,7 +14,7 @@ from derain_lib.infer import derain, run_model
 from derain_lib.losses import l2, mean_cov_matching, neg_ssim, ssim_torch, stage_weighted
 from derain_lib.models.registry import build_model, list_models
 from derain_lib.train import Trainer
-from conftest import TinyNet
+from helpers import TinyNet
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,7 +62,7 @@ def test_torchrun_gloo_two_processes(tmp_path):
     script.write_text(textwrap.dedent(f"""
         import sys, torch, torch.distributed as dist
         sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(REPO / 'tests')!r})
-        from conftest import TinyNet
+        from helpers import TinyNet
         from derain_lib.train import Trainer
         from derain_lib.losses import l2
         torch.manual_seed(0)
@@ -114,7 +114,7 @@ def test_large_image_memory_is_bounded(tmp_path):
         import resource, sys, numpy as np, torch
         sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(REPO / 'tests')!r})
         torch.set_num_threads(2)
-        from conftest import TinyNet
+        from helpers import TinyNet
         from derain_lib.infer import derain
         img = np.random.default_rng(0).integers(0, 256, (4000, 6000, 3), dtype=np.uint8)
         out = derain(img, TinyNet().eval())

@@ -1,0 +1,31 @@
+"""Test helpers shared by several test files (import as ``from helpers import ...``)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from derain_lib.paths import data_root, has_dataset
+
+
+def require_data(name: str):
+    """Skip (with the reason printed in the summary) when a dataset of the shared data root is missing."""
+    return pytest.mark.skipif(not has_dataset(name),
+                              reason=f"dataset {name!r} not found under {data_root()} (set DERAIN_DATA)")
+
+
+class TinyNet(torch.nn.Module):
+    """A 2-layer conv net with a known 5x5 receptive field (for tiling tests)."""
+
+    def __init__(self, scale: int = 1):
+        super().__init__()
+        self.scale = scale
+        self.tile_multiple = 1
+        self.c1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.c2 = torch.nn.Conv2d(8, 3 * scale * scale, 3, padding=1)
+
+    def forward(self, x, return_stages=False):
+        y = self.c2(torch.relu(self.c1(x)))
+        if self.scale > 1:
+            y = torch.nn.functional.pixel_shuffle(y, self.scale)
+            x = torch.nn.functional.interpolate(x, scale_factor=self.scale, mode="nearest")
+        return x + 0.1 * y
