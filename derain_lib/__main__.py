@@ -225,8 +225,11 @@ def cmd_train(args) -> int:
         raise ValueError("give --resume or --init, not both")
     if args.resume:
         trainer.load_checkpoint(args.resume)
+        lr = trainer.opt.param_groups[0]["lr"]
+        milestones = sorted(trainer.sched.milestones)
+        gamma = trainer.sched.gamma
         print(f"resumed from {args.resume} at step {trainer.step} with its saved lr "
-              f"{trainer.opt.param_groups[0]['lr']:g} and schedule (command-line --lr/--milestones ignored)")
+              f"{lr:g} and schedule (command-line --lr/--milestones ignored)")
     elif args.init:
         if str(args.init).endswith(".safetensors"):
             from safetensors.torch import load_file
@@ -240,7 +243,8 @@ def cmd_train(args) -> int:
         print(f"training {args.model} {config or ''} for {steps} steps: batch {batch}, patch {patch}, lr {lr}, "
               f"milestones {milestones}, gamma {gamma}, data {args.data} ({n_images} images), {machine_info()}")
     hist = trainer.fit(batches, steps, log_every=args.log_every, progress=not args.no_progress,
-                       ckpt_path=ckpt, ckpt_every=args.ckpt_every, time_limit=args.time_limit)
+                       ckpt_path=ckpt, ckpt_every=args.ckpt_every, time_limit=args.time_limit,
+                       log_lines=args.no_progress)
     if not trainer.is_main:
         return 0
     command = "python -m derain_lib " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -333,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--time-limit", type=float, help="stop cleanly after this many seconds")
     sp.add_argument("--eval", nargs="*", help="datasets to evaluate after training")
     sp.add_argument("--log-every", type=int, default=10)
-    sp.add_argument("--no-progress", action="store_true")
+    sp.add_argument("--no-progress", action="store_true",
+                    help="no progress bar; print one line every --log-every steps instead (for log files)")
     sp.set_defaults(fn=cmd_train)
 
     sp = sub.add_parser("synth", help="make rainy/clean pairs from clean images")

@@ -113,11 +113,12 @@ class Trainer:
     def fit(self, batches: Iterable[dict[str, torch.Tensor]], steps: int, log_every: int = 10,
             progress: bool = True, ckpt_path: str | Path | None = None, ckpt_every: int | None = None,
             time_limit: float | None = None, val_fn: Callable[[torch.nn.Module], dict] | None = None,
-            val_every: int | None = None) -> dict[str, list[float]]:
+            val_every: int | None = None, log_lines: bool = False) -> dict[str, list[float]]:
         """Train until ``self.step == steps`` (absolute, so a resumed run continues its schedule).
 
         ``time_limit`` (seconds) stops early but cleanly, with a checkpoint; ``val_fn(model)`` returns a dict
-        of figures recorded in the history every ``val_every`` steps.
+        of figures recorded in the history every ``val_every`` steps; ``log_lines`` prints one line per
+        log interval (for logs written to a file, where a progress bar is noise).
         """
         from tqdm.auto import tqdm
 
@@ -135,6 +136,10 @@ class Trainer:
                 self._record(acc)
                 acc = {}
                 bar.set_postfix(loss=f"{self.history['loss'][-1]:.4f}", lr=f"{self.history['lr'][-1]:.1e}")
+                if log_lines and self.is_main:
+                    # Without a progress bar (logs redirected to a file), still say where training is.
+                    print(f"step {self.step}/{steps}  loss {self.history['loss'][-1]:.4f}  "
+                          f"lr {self.history['lr'][-1]:.1e}  {self._elapsed:.0f} s", flush=True)
             if val_fn and val_every and self.step % val_every == 0 and self.is_main:
                 self.model.eval()
                 with torch.no_grad():

@@ -80,9 +80,17 @@ def test_synth_train_eval_roundtrip(tmp_path):
     w = tmp_path / "tiny.safetensors"
     r = cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "3",
             "--batch", "2", "--patch", "32", "--out", w, "--ckpt", tmp_path / "c.pt", "--no-progress",
-            "--eval", tmp_path / "pairs", check=True)
+            "--log-every", "1", "--eval", tmp_path / "pairs", check=True)
     assert w.exists() and w.with_suffix(".json").exists()
+    assert [ln.split()[1] for ln in r.stdout.splitlines() if ln.startswith("step ")] == ["1/3", "2/3", "3/3"]
     info = json.loads(w.with_suffix(".json").read_text())
     assert info["steps"] == 3 and "python -m derain_lib train drn" in info["command"]
     r = cli("eval", "--data", tmp_path / "pairs", "--model", w, "--json", check=True)
     assert json.loads(r.stdout)[0]["model"] == "tiny"
+    # Resuming keeps the saved schedule, and the header and the sidecar say so (not this call's --lr).
+    r = cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "5",
+            "--batch", "2", "--patch", "32", "--lr", "0.5", "--out", w, "--resume", tmp_path / "c.pt",
+            "--no-progress", check=True)
+    assert "at step 3" in r.stdout and "lr 0.5" not in r.stdout
+    info = json.loads(w.with_suffix(".json").read_text())
+    assert info["steps"] == 5 and info["lr"] != 0.5

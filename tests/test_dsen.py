@@ -137,7 +137,7 @@ def test_every_variant_trains(name, cfg):
         opt.step()
         first = first if first is not None else float(loss.detach())
         assert set(logs) >= {"loss", "mse", "psnr"} and all(isinstance(v, float) for v in logs.values())
-    assert float(loss_fn(m, batch)[0]) < first
+    assert float(loss_fn(m, batch)[0].detach()) < first
 
 
 def test_sdsen_loss_supervises_every_stage():
