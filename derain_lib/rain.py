@@ -51,6 +51,10 @@ PRESETS: dict[str, RainParams] = {
     # Rain100H-like: several directions, dense, long, bright streaks (rainy inputs ~13-15 dB Y-PSNR).
     "heavy": RainParams(angle=(-30.0, 30.0), spread=(3.0, 15.0), layers=(3, 5), density=(0.0006, 0.0014),
                         length=(35.0, 75.0), width=(0.6, 1.2), brightness=(0.4, 0.75), blur=(0.3, 1.0)),
+    # Rain100H's look, matched by eye and by input PSNR (13.97 dB synthetic vs 13.5 real on 12 of its clean
+    # images): thin, sharp, semi-transparent streaks in 2-4 crossing directions, denser and longer than "heavy".
+    "heavy_thin": RainParams(angle=(-20.0, 20.0), spread=(8.0, 20.0), layers=(2, 4), density=(0.0015, 0.0035),
+                             length=(40.0, 90.0), width=(0.4, 0.7), brightness=(0.3, 0.5), blur=(0.2, 0.5)),
     # Outdoor-Rain-like: streaks plus haze / veiling from the atmospheric light.
     "heavy_haze": RainParams(angle=(-30.0, 30.0), spread=(5.0, 20.0), layers=(2, 4), density=(0.0006, 0.0016),
                              length=(15.0, 40.0), width=(0.7, 1.4), brightness=(0.35, 0.6), blur=(0.3, 1.0),

@@ -51,7 +51,8 @@ def test_heavy_rain_model_identity():
     torch.testing.assert_close(rainy, expected)
 
 
-@pytest.mark.parametrize("preset,lo,hi", [("light", 22, 33), ("heavy", 10, 18), ("heavy_haze", 11, 20)])
+@pytest.mark.parametrize("preset,lo,hi", [("light", 22, 33), ("heavy", 10, 18), ("heavy_thin", 10, 18),
+                                          ("heavy_haze", 11, 20)])
 def test_presets_match_benchmark_difficulty(preset, lo, hi):
     """Mean input PSNR over real photos lands near the benchmarks' (Rain100L ~27-30, Rain100H 13.6, Outdoor 15.6)."""
     from skimage import data
