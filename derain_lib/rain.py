@@ -48,7 +48,8 @@ class RainParams:
 PRESETS: dict[str, RainParams] = {
     # Rain100L-like: one direction, sparse thin streaks (rainy inputs ~26-30 dB Y-PSNR).
     "light": RainParams(),
-    # Rain100H-like: several directions, dense, long, bright streaks (rainy inputs ~13-15 dB Y-PSNR).
+    # Heavy rain at Rain100H's difficulty (rainy inputs ~13-15 dB Y-PSNR): several directions, dense, long, bright,
+    # but wider and blurrier streaks than Rain100H's (see heavy_thin for its look).
     "heavy": RainParams(angle=(-30.0, 30.0), spread=(3.0, 15.0), layers=(3, 5), density=(0.0006, 0.0014),
                         length=(35.0, 75.0), width=(0.6, 1.2), brightness=(0.4, 0.75), blur=(0.3, 1.0)),
     # Rain100H's look, matched by eye and by input PSNR (13.97 dB synthetic vs 13.5 real on 12 of its clean
