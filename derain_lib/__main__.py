@@ -311,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data", default="synthetic", help="'synthetic' or a paired folder (e.g. RainTrainH)")
     sp.add_argument("--clean", nargs="*", help="clean image folders for synthetic data (default: <data>/clean)")
     sp.add_argument("--preset", default="mixed",
-                    help="rain preset: light, heavy, heavy_thin (Rain100H look), heavy_haze, mixed")
+                    help="rain preset: light, heavy, heavy_thin and heavy_cross (Rain100H looks), heavy_haze, mixed;"
+                         " join presets with + to draw each image from one of them")
     sp.add_argument("--angle-range", nargs=2, type=float, metavar=("LO", "HI"), help="rain angles (degrees)")
     sp.add_argument("--real", nargs="*", help="unlabelled real rainy folders ('default' = the shared ones)")
     sp.add_argument("--exclude", nargs="*", help="real photo file names held back from training")

@@ -15,7 +15,7 @@ import torch
 
 from .io import IMAGE_SUFFIXES, ImageError, list_images, read_image, to_tensor
 from .paths import data_root
-from .rain import PRESET_NAMES, RainParams, downsample, rain_batch
+from .rain import RainParams, check_preset, downsample, rain_batch
 
 # (rainy folder, clean folder, function mapping a rainy file name to its clean name)
 _CONVENTIONS = [
@@ -171,8 +171,7 @@ class SyntheticRainBatches:
     def __init__(self, clean_dirs: Sequence[str | Path] | None = None, batch_size: int = 16, patch: int = 64,
                  preset: str | RainParams = "mixed", angle_range: tuple[float, float] | None = None,
                  scale: int = 1, seed: int = 0, max_images: int | None = None, device: str = "cpu"):
-        if isinstance(preset, str) and preset not in PRESET_NAMES:
-            raise ValueError(f"unknown rain preset {preset!r}; choose from {', '.join(PRESET_NAMES)}")
+        check_preset(preset)
         if any(v % scale for v in _hw(patch)):
             raise ValueError(f"patch ({patch}) must be a multiple of scale ({scale})")
         self.pool = ImagePool(clean_image_files(clean_dirs), max_images, seed)

@@ -52,7 +52,7 @@ def test_heavy_rain_model_identity():
 
 
 @pytest.mark.parametrize("preset,lo,hi", [("light", 22, 33), ("heavy", 10, 18), ("heavy_thin", 10, 18),
-                                          ("heavy_haze", 11, 20)])
+                                          ("heavy_cross", 10, 18), ("heavy_haze", 11, 20)])
 def test_presets_match_benchmark_difficulty(preset, lo, hi):
     """Mean input PSNR over real photos lands near the benchmarks' (Rain100L ~27-30, Rain100H 13.6, Outdoor 15.6)."""
     from skimage import data
@@ -83,3 +83,20 @@ def test_downsample_and_validation(photo):
     with pytest.raises(ValueError, match="preset"):
         rain_batch(x, "drizzle")
     assert isinstance(PRESETS["heavy"], RainParams)
+
+
+def test_joined_presets_draw_each_image_from_one_of_them():
+    """'a+b' gives every image the rain of a or of b: with light+heavy_cross on a black batch, each image's
+    streak coverage is either light's (sparse) or heavy_cross's (dense), and both occur."""
+    g = torch.Generator().manual_seed(3)
+    clean = torch.zeros(24, 3, 96, 96)
+    rainy, parts = rain_batch(clean, "light+heavy_cross", g)
+    layers = (parts["streaks"].flatten(2).amax(2) > 0).sum(1)   # active layers per image
+    assert set(layers.tolist()) <= {1, 2, 3, 4, 5}
+    assert (layers == 1).any() and (layers >= 2).any()            # light has 1 layer, heavy_cross 2-5
+    cover = (rainy.mean(1) > 0.08).float().mean((1, 2))
+    assert cover[layers == 1].max() < cover[layers >= 2].min()
+    with pytest.raises(ValueError, match="join presets"):
+        rain_batch(clean, "heavy+drizzle")
+    with pytest.raises(ValueError, match="preset"):
+        rain_batch(clean, "mixed+heavy")
