@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/bench_drn.py                      # 2 threads, 481x321 and 1024x1024, CPU (+ CUDA if present)
     python benchmarks/bench_drn.py --threads 2 --repeats 7 --sizes 481x321 1024x1024 --weights drn-mixed
+    python benchmarks/bench_drn.py --sizes 481x321 --compile   # also torch.compile(eager) and torch.compile(fast)
 
 The reference (:class:`EagerDRN` below) is the network written the obvious way, as in the official code
 (github.com/csdwren/DRN): NCHW tensors, ``torch.cat((y, x), 1)`` in every stage, ``nn.Sequential`` blocks,
@@ -109,6 +110,9 @@ def main(argv=None):
     ap.add_argument("--sizes", nargs="+", default=["481x321", "1024x1024"], help="WxH")
     ap.add_argument("--weights", default=None, help="shipped weight name or .safetensors (default: seeded random)")
     ap.add_argument("--device", default="all", choices=["all", "cpu", "cuda"])
+    ap.add_argument("--compile", action="store_true",
+                    help="also time torch.compile of both variants (needs a C++ compiler on CPU; compile time is "
+                         "reported separately)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -143,6 +147,18 @@ def main(argv=None):
                   f"CPU time: eager {cr:7.3f} s | fast {cf:7.3f} s | x{cr / cf:4.2f} || max|diff| {err:.1e}",
                   flush=True)
             print(f"     wall runs: eager {[round(v, 2) for v in all_r]} fast {[round(v, 2) for v in all_f]}")
+            if args.compile:
+                for name, mod in (("eager", ref), ("fast", model)):
+                    comp = torch.compile(mod, dynamic=False)
+                    with torch.no_grad():
+                        t_first, _, out = timed(comp, x, sync)       # includes compilation
+                        err_c = (out - mod(x)).abs().max().item()
+                        if err_c > 1e-4:
+                            raise AssertionError(f"torch.compile({name}) differs by {err_c:.3g} > 1e-4")
+                        runs = [timed(comp, x, sync)[0] for _ in range(args.repeats)]
+                    tc = statistics.median(runs)
+                    print(f"     torch.compile({name}): {tc:7.3f} s (first call with compilation {t_first:6.1f} s) | "
+                          f"vs eager x{tr / tc:4.2f} | vs fast x{tf / tc:4.2f} | max|diff| {err_c:.1e}", flush=True)
     print(f"load avg after: {loadavg()}")
     return rows
 
