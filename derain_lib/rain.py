@@ -74,10 +74,8 @@ PRESET_NAMES = tuple(PRESETS) + ("mixed",)
 
 def check_preset(preset: str | RainParams) -> str | RainParams:
     """Return ``preset`` if it names a preset, "mixed", or presets joined by "+"; else raise ValueError."""
-    if isinstance(preset, RainParams):
-        return preset
-    parts = str(preset).split("+") if isinstance(preset, str) else [preset]
-    if preset == "mixed" or (parts and all(p in PRESETS for p in parts)):
+    if isinstance(preset, RainParams) or preset == "mixed" or (
+            isinstance(preset, str) and all(p in PRESETS for p in preset.split("+"))):
         return preset
     raise ValueError(f"unknown rain preset {preset!r}; choose from {', '.join(PRESET_NAMES)} "
                      "or join presets with '+' (e.g. heavy_thin+heavy_cross)")
@@ -188,11 +186,8 @@ def rain_batch(clean: torch.Tensor, preset: str | RainParams = "mixed", generato
             names = preset.split("+")
             pick = torch.randint(len(names), (b,), generator=generator).to(dev)
             draws = [_draw(PRESETS[n], b, generator, dev, angle_range) for n in names]
-            d = {k: draws[0][k].clone() for k in draws[0]}
-            for i in range(1, len(names)):
-                sel = pick == i
-                for k in d:
-                    d[k] = torch.where(sel, draws[i][k], d[k])
+            rows = torch.arange(b, device=dev)
+            d = {k: torch.stack([dr[k] for dr in draws])[pick, rows] for k in draws[0]}
         elif preset == "mixed":
             heavy = torch.rand(b, generator=generator) < 0.5
             light_d = _draw(PRESETS["light"], b, generator, dev, angle_range)
