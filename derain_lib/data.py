@@ -42,15 +42,24 @@ class PairedFolder(torch.utils.data.Dataset):
     """A folder of (rainy, clean) pairs in any of the common layouts.
 
     Layouts recognised: ``rainy/`` + ``clean/``; ``input/`` + ``target/``; ``rain/`` + ``norain/``;
-    ``rainy/rain-N.png`` + ``norain-N.png`` (PReNet); ``in/`` + ``gt/`` (Outdoor-Rain).  Items are
+    ``rainy/rain-N.png`` + ``norain-N.png`` (PReNet); ``in/`` + ``gt/`` (Outdoor-Rain); and a flat folder of
+    **side-by-side** images, one pair per file (DID-MDN's packing of Fu et al.'s DDN data: clean left | rainy
+    right; the S-DSEN authors' data: rainy left | clean right).  ``order`` says which half is which for
+    side-by-side files: ``"clean_left"``, ``"rainy_left"`` or ``"auto"`` (default: rain is additive, so the half
+    that is brighter on average over the first files is the rainy one).  Items are
     ``(rainy uint8 HxWx3, clean uint8 HxWx3, name)``.
     """
 
-    def __init__(self, root: str | Path, max_images: int | None = None):
+    ORDERS = ("auto", "clean_left", "rainy_left")
+
+    def __init__(self, root: str | Path, max_images: int | None = None, order: str = "auto"):
         root = Path(root)
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: paired folder not found")
+        if order not in self.ORDERS:
+            raise ValueError(f"order must be one of {', '.join(self.ORDERS)}, got {order!r}")
         self.root = root
+        self.side_by_side: str | None = None   # "clean_left" / "rainy_left" for side-by-side files
         self.pairs: list[tuple[Path, Path]] = []
         for rdir, cdir, mapper in _CONVENTIONS:
             rpath, cpath = root / rdir, root / cdir
@@ -66,9 +75,14 @@ class PairedFolder(torch.utils.data.Dataset):
                 self.pairs = pairs
                 break
         if not self.pairs:
+            flat = list_images(root) if any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.iterdir()) else []
+            if flat:
+                self.pairs = [(f, f) for f in flat]
+                self.side_by_side = order if order != "auto" else _side_by_side_order(flat[:8])
+        if not self.pairs:
             raise FileNotFoundError(
                 f"{root}: no (rainy, clean) pairs found; expected rainy/+clean/, input/+target/, rain/+norain/, "
-                "rainy/rain-N + norain-N, or in/+gt/ with matching file names")
+                "rainy/rain-N + norain-N, in/+gt/ with matching file names, or side-by-side images")
         if max_images:
             self.pairs = self.pairs[:max_images]
 
@@ -77,7 +91,27 @@ class PairedFolder(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, str]:
         r, c = self.pairs[i]
+        if self.side_by_side:
+            left, right = _halves(read_image(r), r.name)
+            return (right, left, r.name) if self.side_by_side == "clean_left" else (left, right, r.name)
         return read_image(r), read_image(c), r.name
+
+
+def _halves(img: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right halves of a side-by-side pair (an odd middle column is dropped)."""
+    w = img.shape[1] // 2
+    if w < 8:
+        raise ImageError(f"{name}: {img.shape[1]} px wide, too narrow to be a side-by-side pair")
+    return img[:, :w], img[:, img.shape[1] - w:]
+
+
+def _side_by_side_order(files: Sequence[Path]) -> str:
+    """'clean_left' when the right halves are brighter on average (additive rain), else 'rainy_left'."""
+    diff = 0.0
+    for f in files:
+        left, right = _halves(read_image(f), f.name)
+        diff += float(right.astype(np.float32).mean() - left.astype(np.float32).mean())
+    return "clean_left" if diff >= 0 else "rainy_left"
 
 
 class UnpairedFolder(torch.utils.data.Dataset):
@@ -194,15 +228,15 @@ class SyntheticRainBatches:
 
 
 def paired_patch_batches(root: str | Path, batch_size: int = 16, patch: int = 64, seed: int = 0,
-                         scale: int = 1) -> Iterator[dict[str, torch.Tensor]]:
-    """Infinite batches of aligned random crops from a user's paired folder (e.g. RainTrainH)."""
-    ds = PairedFolder(root)
+                         scale: int = 1, order: str = "auto") -> Iterator[dict[str, torch.Tensor]]:
+    """Infinite batches of aligned random crops from a paired folder (e.g. RainTrainH, or side-by-side pairs)."""
+    ds = PairedFolder(root, order=order)
     rng = random.Random(seed)
     imgs = []
-    for r, c in ds.pairs:
-        ri, ci = read_image(r), read_image(c)
+    for i in range(len(ds)):
+        ri, ci, name = ds[i]
         if ri.shape != ci.shape:
-            raise ValueError(f"{r.name}: rainy {ri.shape[:2]} and clean {ci.shape[:2]} differ in size")
+            raise ValueError(f"{name}: rainy {ri.shape[:2]} and clean {ci.shape[:2]} differ in size")
         imgs.append(np.concatenate([ri, ci], 2))  # crop both with one window
     while True:
         both = []

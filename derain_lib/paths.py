@@ -17,7 +17,7 @@ ASSETS_DIR = REPO_DIR / "assets"
 ENV_VAR = "DERAIN_DATA"
 
 # Benchmark sets: evaluation only, never training.
-BENCHMARK_SETS = ("rain100H", "rain100L_subset10", "outdoor_rain_sample")
+BENCHMARK_SETS = ("rain100H", "rain100L", "rain100L_subset10", "outdoor_rain_sample")
 
 
 def data_root() -> Path:

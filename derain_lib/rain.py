@@ -69,16 +69,46 @@ PRESETS: dict[str, RainParams] = {
 }
 # "mixed" draws each image from light or heavy with equal probability (handled in rain_batch); any presets
 # joined by "+" (e.g. "heavy_thin+heavy_cross") likewise draw each image from one of them, uniformly.
-PRESET_NAMES = tuple(PRESETS) + ("mixed",)
+# Banks of real rain layers from training pairs (derain_lib.rain_bank): "bank" (RainTrainH), "bank_ddn" (DDN
+# streaks), "bank_1dir" (RainTrainH, one direction per crop).  They join with "+" like the presets.
+BANK_NAMES = ("bank", "bank_ddn", "bank_1dir")
+PRESET_NAMES = tuple(PRESETS) + ("mixed",) + BANK_NAMES
 
 
 def check_preset(preset: str | RainParams) -> str | RainParams:
-    """Return ``preset`` if it names a preset, "mixed", or presets joined by "+"; else raise ValueError."""
+    """Return ``preset`` if it names a preset, a bank, "mixed", or those joined by "+"; else raise ValueError."""
     if isinstance(preset, RainParams) or preset == "mixed" or (
-            isinstance(preset, str) and all(p in PRESETS for p in preset.split("+"))):
+            isinstance(preset, str) and all(p in PRESETS or p in BANK_NAMES for p in preset.split("+"))):
         return preset
     raise ValueError(f"unknown rain preset {preset!r}; choose from {', '.join(PRESET_NAMES)} "
-                     "or join presets with '+' (e.g. heavy_thin+heavy_cross)")
+                     "or join them with '+' (e.g. bank+light)")
+
+
+def _bank_or_mix(clean: torch.Tensor, names: list[str], generator, angle_range):
+    """Joined presets of which at least one is a rain bank: each image draws its rain from one of them."""
+    from .rain_bank import bank_rain
+
+    b = clean.shape[0]
+    pick = torch.randint(len(names), (b,), generator=generator)
+    rainy = torch.empty_like(clean)
+    streaks = torch.zeros(b, 1, 1, *clean.shape[-2:], device=clean.device)
+    t = torch.ones(b, 1, *clean.shape[-2:], device=clean.device)
+    a = torch.zeros(b, 3, 1, 1, device=clean.device)
+    for k, name in enumerate(names):
+        rows = (pick == k).nonzero().flatten().tolist()
+        if not rows:
+            continue
+        sub = clean[rows]
+        if name in BANK_NAMES:
+            r, layer = bank_rain(sub, name, generator)
+            rainy[rows] = r
+            streaks[rows] = layer[:, None]
+        else:
+            r, parts = rain_batch(sub, name, generator, angle_range)
+            rainy[rows] = r
+            streaks[rows] = parts["streaks"].sum(1, keepdim=True)
+            t[rows], a[rows] = parts["transmission"], parts["atmospheric_light"]
+    return rainy, {"streaks": streaks, "transmission": t, "atmospheric_light": a}
 
 
 def _uniform(lo: float, hi: float, n: int, g: torch.Generator | None, device) -> torch.Tensor:
@@ -182,6 +212,8 @@ def rain_batch(clean: torch.Tensor, preset: str | RainParams = "mixed", generato
     dev = clean.device
     if isinstance(preset, str):
         check_preset(preset)
+        if any(n in BANK_NAMES for n in preset.split("+")):
+            return _bank_or_mix(clean, preset.split("+"), generator, angle_range)
         if "+" in preset:  # one of the joined presets per image, uniformly
             names = preset.split("+")
             pick = torch.randint(len(names), (b,), generator=generator).to(dev)

@@ -1,0 +1,138 @@
+"""Rain banks from training pairs and side-by-side pair folders (tiny folders made here; shared data optional)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from derain_lib import rain_bank
+from derain_lib.data import PairedFolder, paired_patch_batches
+from derain_lib.io import ImageError
+from derain_lib.rain import rain_batch
+from derain_lib.rain_bank import BankParams, RainBank, _one_direction, extract_layer
+
+from helpers import require_data
+
+
+def _pair(seed: int, h: int = 48, w: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A clean image (values kept below 0.6 so nothing saturates), a known gray rain layer, and the rainy image."""
+    r = np.random.default_rng(seed)
+    clean = (r.uniform(0.1, 0.6, (h, w, 3)) * 255).round().astype(np.uint8)
+    layer = np.zeros((h, w), np.float64)
+    for x in r.choice(w, 6, replace=False):  # vertical streaks
+        layer[r.integers(0, h // 2): h, x] = r.uniform(0.2, 0.35)
+    rainy = np.clip(clean + (layer[..., None] * 255).round(), 0, 255).astype(np.uint8)
+    return clean, layer, rainy
+
+
+def _write_pairs(root, n=3, name="train_pairs"):
+    d = root / name
+    (d / "rainy").mkdir(parents=True)
+    (d / "clean").mkdir()
+    for i in range(n):
+        clean, _, rainy = _pair(i)
+        Image.fromarray(clean).save(d / "clean" / f"{i:02d}.png")
+        Image.fromarray(rainy).save(d / "rainy" / f"{i:02d}.png")
+    return d
+
+
+def test_extract_layer_recovers_additive_rain():
+    clean, layer, rainy = _pair(0)
+    got, saturated = extract_layer(rainy, clean)
+    assert saturated == 0.0
+    np.testing.assert_allclose(got[0].numpy(), layer, atol=0.5 / 255 + 1e-6)
+
+
+@pytest.mark.parametrize("order", ["clean_left", "rainy_left"])
+def test_side_by_side_pairs_both_orders(tmp_path, order):
+    for i in range(2):
+        clean, _, rainy = _pair(i)
+        halves = (clean, rainy) if order == "clean_left" else (rainy, clean)
+        Image.fromarray(np.concatenate(halves, 1)).save(tmp_path / f"{i:03d}.png")
+    ds = PairedFolder(tmp_path)
+    assert ds.side_by_side == order                       # detected: the brighter half is the rainy one
+    rainy, clean, name = ds[1]
+    exp_clean, _, exp_rainy = _pair(1)
+    np.testing.assert_array_equal(rainy, exp_rainy)
+    np.testing.assert_array_equal(clean, exp_clean)
+    # an explicit order overrides detection (and so swaps the halves when it is wrong)
+    other = "rainy_left" if order == "clean_left" else "clean_left"
+    swapped = PairedFolder(tmp_path, order=other)[1]
+    np.testing.assert_array_equal(swapped[0], exp_clean)
+    batch = next(paired_patch_batches(tmp_path, batch_size=2, patch=32, seed=0))
+    assert batch["rainy"].shape == (2, 3, 32, 32)
+    assert bool((batch["rainy"] >= batch["clean"] - 1e-6).all())   # additive rain survives the aligned crop
+
+
+def test_side_by_side_errors(tmp_path):
+    with pytest.raises(ValueError, match="order must be one of"):
+        PairedFolder(tmp_path, order="left")
+    Image.fromarray(np.zeros((20, 10, 3), np.uint8)).save(tmp_path / "narrow.png")
+    with pytest.raises(ImageError, match="too narrow"):
+        PairedFolder(tmp_path)[0]
+
+
+def test_bank_refuses_benchmark_sets(tmp_path):
+    with pytest.raises(ValueError, match="benchmark test set"):
+        RainBank(BankParams("rain100L"), root=tmp_path)
+
+
+def test_bank_sample_seeded_bounded(tmp_path):
+    folder = _write_pairs(tmp_path)
+    bank = RainBank(BankParams(str(folder), strength=(0.5, 0.5), scale=(1.0, 1.0)))
+    assert len(bank) == 3
+    a = bank.sample(4, 40, 40, torch.Generator().manual_seed(0))
+    b = bank.sample(4, 40, 40, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a, b)
+    assert a.shape == (4, 1, 40, 40)
+    # strength 0.5 of layers whose streaks are at most 0.35 (+ rounding)
+    assert 0 < float(a.max()) <= 0.5 * (0.35 + 1 / 255) + 1e-3
+    # an image larger than every layer is still covered (the layer is stretched)
+    assert bank.sample(1, 100, 130, torch.Generator().manual_seed(1)).shape == (1, 1, 100, 130)
+
+
+def test_bank_presets_through_rain_batch(tmp_path, monkeypatch):
+    _write_pairs(tmp_path, name="rain100H_train12")
+    monkeypatch.setenv("DERAIN_DATA", str(tmp_path))
+    monkeypatch.setattr(rain_bank, "_CACHE", {})
+    clean = torch.rand(6, 3, 32, 32) * 0.5
+    rainy, parts = rain_batch(clean, "bank+light", torch.Generator().manual_seed(0))
+    again, _ = rain_batch(clean, "bank+light", torch.Generator().manual_seed(0))
+    torch.testing.assert_close(rainy, again)
+    assert bool((rainy >= clean - 1e-6).all())          # both kinds of rain only add light here
+    assert float((rainy - clean).abs().sum()) > 0
+    r1, _ = rain_batch(clean, "bank_1dir", torch.Generator().manual_seed(0))
+    assert r1.shape == clean.shape
+    with pytest.raises(ValueError, match="unknown rain preset"):
+        rain_batch(clean, "bank+nonsense")
+
+
+def test_one_direction_keeps_the_dominant_orientation():
+    h = w = 64
+    yy, xx = np.mgrid[:h, :w]
+    vertical = ((xx % 8) == 0).astype(np.float32)           # strong vertical streaks
+    diagonal = (((xx + yy) % 11) == 0).astype(np.float32)   # weaker 45-degree streaks
+    x = torch.from_numpy(0.6 * vertical + 0.3 * diagonal)[None, None]
+    y = _one_direction(x)[0, 0].numpy()
+    corr = lambda a, b: float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+    assert corr(y, vertical) > 0.9
+    assert abs(corr(y, diagonal)) < 0.2
+
+
+@require_data("rain100H_train12")
+def test_real_bank_from_training_pairs():
+    bank = RainBank(rain_bank.BANKS["bank"], max_pairs=4)
+    assert len(bank) + len(bank.dropped) == 4
+    s = bank.sample(2, 64, 64, torch.Generator().manual_seed(0))
+    assert 0.0 < float(s.mean()) < 0.5
+
+
+def test_train_refuses_benchmark_sets(tmp_path, monkeypatch, capsys):
+    from derain_lib.__main__ import main
+    (tmp_path / "rain100H" / "rainy").mkdir(parents=True)
+    (tmp_path / "rain100H" / "clean").mkdir()
+    monkeypatch.setenv("DERAIN_DATA", str(tmp_path))
+    code = main(["train", "drn", "--data", "rain100H", "--steps", "1"])
+    assert code != 0
+    assert "benchmark test set" in capsys.readouterr().err
