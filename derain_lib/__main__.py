@@ -1,4 +1,4 @@
-"""Command line: ``python -m derain_lib {list,derain,eval,train,synth,bench} ...`` (``--help`` on each).
+"""Command line: ``python -m derain_lib {list,derain,eval,train,synth,bench,scoreboard} ...`` (``--help`` on each).
 
 Errors in the input (missing files, non-images, unknown models, bad options) print one line and exit with a
 non-zero code; no traceback.
@@ -274,6 +274,29 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_scoreboard(args) -> int:
+    import torch
+    from . import scoreboard as sb
+
+    torch.set_num_threads(args.threads)
+    board = sb.build(args.weights, max_seconds=args.max_seconds_per_weight, subset=args.subset,
+                     cache_dir=None if args.no_cache else sb.CACHE_DIR,
+                     log=lambda s: print(s, file=sys.stderr, flush=True))
+    print(sb.to_markdown(board))
+    if args.write:
+        for p in sb.write(board):
+            print(f"wrote {p}", file=sys.stderr)
+    if args.check:
+        for t in sb.targets(board):
+            print(f"target: {t}")
+        flags = sb.check(board)
+        for f in flags:
+            print(f"BELOW INPUT: {f}")
+        print(f"check: {len(flags)} non-experiment row(s) below the input on rain100L/rain100H")
+        return 1 if flags else 0
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m derain_lib", description="Derain Lab command line")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -358,6 +381,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threads", type=int)
     model_opts(sp)
     sp.set_defaults(fn=cmd_bench)
+
+    sp = sub.add_parser("scoreboard", help="every shipped weight on rain100L/H, outdoor_rain_sample and real photos")
+    sp.add_argument("--weights", nargs="+", help="only these shipped weights (default: all)")
+    sp.add_argument("--write", action="store_true", help="write derain_lib/weights/scoreboard.json, "
+                                                         "assets/scoreboard/scoreboard.md and quality_vs_time.png")
+    sp.add_argument("--check", action="store_true", help="exit 1 if a non-experiment weight is below its input on "
+                                                         "rain100L or rain100H (Y-PSNR); print the issue targets")
+    sp.add_argument("--max-seconds-per-weight", type=float, default=900.0,
+                    help="CPU seconds of new work per weight that decide its subset (default 900; 0 = "
+                         "the densest subset already cached)")
+    sp.add_argument("--subset", choices=["auto", "all", "every5", "every20"], default="auto",
+                    help="force the rain100L/H subset (default: cached, else by measured speed)")
+    sp.add_argument("--threads", type=_positive_int, default=1,
+                    help="torch CPU threads (default 1: CPU time per image is then the model's work)")
+    sp.add_argument("--no-cache", action="store_true", help="evaluate everything, do not read or write the cache")
+    sp.set_defaults(fn=cmd_scoreboard)
     return p
 
 

@@ -1,0 +1,123 @@
+"""The scoreboard on tiny untrained models and tiny data made in a tmp dir (seconds, no shared data needed)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from derain_lib import scoreboard as sb
+from derain_lib.checkpoint import save_weights
+from derain_lib.io import read_image, save_image
+from derain_lib.metrics import psnr
+from derain_lib.models.registry import build_model
+
+
+def _pairs(root, name, n, hw, rng):
+    for i in range(n):
+        clean = (rng.random((*hw, 3)) * 200 + 20).astype(np.uint8)
+        rainy = np.clip(clean.astype(int) + (rng.random((*hw, 3)) < 0.05) * 120, 0, 255).astype(np.uint8)
+        save_image(clean, root / name / "clean" / f"{i:03d}.png")
+        save_image(rainy, root / name / "rainy" / f"{i:03d}.png")
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    for name, n in (("rain100L", 6), ("rain100H", 6), ("outdoor_rain_sample", 2)):
+        _pairs(data, name, n, (24, 32), rng)
+    for i, hw in enumerate(((40, 40), (30, 36))):
+        save_image((rng.random((*hw, 3)) * 255).astype(np.uint8), data / "real_rainy" / "rainy" / f"p{i}.png")
+    monkeypatch.setenv("DERAIN_DATA", str(data))
+    monkeypatch.setattr(sb, "NR_MAX_PIXELS", 1200)  # the 40x40 photo is downscaled, the other one is not
+    wdir = tmp_path / "weights"
+    torch.manual_seed(0)
+    save_weights(build_model("drn", stages=1, recursions=1), wdir / "drn-tiny.safetensors")
+    save_weights(build_model("drn", stages=1, recursions=1), wdir / "drn-exp.safetensors")
+    (wdir / "drn-exp.json").write_text(json.dumps({"experiment": "an experiment", "summary": "x"}))
+    return {"data": data, "weights": wdir, "cache": tmp_path / "cache", "tmp": tmp_path}
+
+
+def _build(t, **kw):
+    return sb.build(weights_dir=t["weights"], cache_dir=t["cache"], log=lambda s: None, **kw)
+
+
+def test_structure_and_input_row(tiny):
+    board = _build(tiny)
+    assert [r["weights"] for r in board["rows"]] == ["drn-exp", "drn-tiny"]
+    exp, tiny_row = board["rows"]
+    assert exp["experiment"] is True and tiny_row["experiment"] is False
+    assert tiny_row["params"] == 10_595 and tiny_row["arch"] == "drn"
+    for r in board["rows"]:
+        assert set(r["sets"]) == set(sb.PAIRED_SETS)
+        for s in r["sets"].values():
+            assert {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "n", "subset"} <= set(s)
+        assert r["seconds_per_image"] > 0 and isinstance(r["nr_real"], float)
+        assert r["sets"]["rain100L"]["n"] == 6 and r["sets"]["rain100L"]["subset"] == "all"
+    # the input row equals the input PSNR computed independently
+    d = tiny["data"] / "rain100H"
+    ref = np.mean([psnr(read_image(d / "rainy" / f"{i:03d}.png"), read_image(d / "clean" / f"{i:03d}.png"))
+                   for i in range(6)])
+    assert board["input"]["sets"]["rain100H"]["psnr_y"] == pytest.approx(ref, abs=1e-9)
+    # and each row's input on the same images is the same figure
+    assert tiny_row["sets"]["rain100H"]["input_psnr_y"] == pytest.approx(ref, abs=1e-9)
+    assert set(board["recommended"]) >= {"real_photos", "heavy", "light"}
+    assert board["recommended"]["heavy"] == "drn-tiny"  # the experiment weight is never recommended
+
+    paths = sb.write(board, tiny["tmp"] / "o" / "scoreboard.json", tiny["tmp"] / "o" / "scoreboard.md",
+                     tiny["tmp"] / "o" / "q.png")
+    js = json.loads(paths[0].read_text())
+    assert {"generated", "machine", "rows", "input", "papers", "recommended"} <= set(js)
+    assert '"per_image"' not in json.dumps(js)  # per-image rows stay in the cache
+    md = paths[1].read_text()
+    assert md.splitlines()[0].startswith("Scoreboard of the shipped weights, generated")
+    assert "| *rainy input* |" in md and "`drn-tiny`" in md and "DRN paper, RainTrainH-trained" in md
+    assert paths[2].stat().st_size > 10_000
+
+
+def test_cache_reuse_and_recompute_on_change(tiny):
+    _build(tiny)
+    c2 = sb.Cache(tiny["cache"])
+    _build(tiny, cache=c2)
+    assert c2.computed == []  # nothing evaluated again
+    torch.manual_seed(1)  # retrain one weight: a different file
+    save_weights(build_model("drn", stages=1, recursions=1), tiny["weights"] / "drn-tiny.safetensors")
+    c3 = sb.Cache(tiny["cache"])
+    _build(tiny, cache=c3)
+    assert c3.computed and all(k.startswith("drn-tiny|") for k in c3.computed)
+    assert {k.split("|")[1] for k in c3.computed} == set(sb.PAIRED_SETS) | {sb.NR_SET}
+
+
+def test_subset_is_labelled_and_compared_with_its_own_input(tiny):
+    board = _build(tiny, subset="every5", weights=["drn-tiny"])
+    s = board["rows"][0]["sets"]["rain100L"]
+    assert s["subset"] == "every5" and s["n"] == 2 and s["of"] == 6  # images 0 and 5
+    assert board["rows"][0]["sets"]["outdoor_rain_sample"]["subset"] == "all"
+    assert "(n=2, every5; input" in sb.to_markdown(board)
+    with pytest.raises(ValueError, match="unknown weights"):
+        _build(tiny, weights=["nope"])
+
+
+def test_slow_weight_gets_a_subset_by_measured_speed(tiny):
+    board = _build(tiny, max_seconds=1e-6, weights=["drn-tiny"])
+    assert board["rows"][0]["sets"]["rain100H"]["subset"] == "every20"
+
+
+def _row(name, l_gain, h_gain, nr, experiment=False):
+    return {"weights": name, "experiment": experiment, "scale": 1, "nr_real": nr,
+            "sets": {"rain100L": {"psnr_y": 27 + l_gain, "input_psnr_y": 27.0, "n": 100, "subset": "all"},
+                     "rain100H": {"psnr_y": 14 + h_gain, "input_psnr_y": 14.0, "n": 100, "subset": "all"}}}
+
+
+def test_recommended_rule_and_check():
+    rows = [_row("light-best", 3.0, 5.0, 4.0), _row("heavy-best", 0.5, 9.0, 3.0),
+            _row("low-nr-but-hurts", -1.0, 8.0, 1.0), _row("exp", 9.0, 12.0, 0.5, experiment=True)]
+    rec = sb.recommend(rows)
+    assert rec["real_photos"] == "heavy-best"  # lowest NR among those not below the input
+    # experiment weights never win; heavy/light by gain over the input
+    assert rec["heavy"] == "heavy-best" and rec["light"] == "light-best" and rec["fallback"] is False
+    flags = sb.check({"rows": rows})
+    assert len(flags) == 1 and flags[0].startswith("low-nr-but-hurts: rain100L")
+    assert sb.recommend([_row("a", -1, 1, 2.0), _row("b", -2, 1, 1.0)])["fallback"] is True
