@@ -1,4 +1,4 @@
-"""Command line: ``python -m derain_lib {list,derain,eval,train,synth,bench,scoreboard} ...`` (``--help`` on each).
+"""Command line: ``python -m derain_lib {list,derain,eval,train,synth,bench,convert-drn,scoreboard} ...`` (``--help`` on each).
 
 Errors in the input (missing files, non-images, unknown models, bad options) print one line and exit with a
 non-zero code; no traceback.
@@ -274,6 +274,15 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_convert_drn(args) -> int:
+    from .convert import convert_authors_drn
+
+    out = convert_authors_drn(args.src, args.output, stages=args.stages, recursions=args.recursions,
+                              concat=args.concat)
+    print(f"{args.src} -> {out} (+ {out.with_suffix('.json').name}); use it with --model {out}")
+    return 0
+
+
 def cmd_scoreboard(args) -> int:
     import torch
     from . import scoreboard as sb
@@ -381,6 +390,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threads", type=int)
     model_opts(sp)
     sp.set_defaults(fn=cmd_bench)
+
+    sp = sub.add_parser("convert-drn", help="convert the authors' released DRN .pth (csdwren/DRN) to .safetensors",
+                        description="Reads the authors' plain state dict with torch.load(weights_only=True), checks "
+                                    "its keys strictly and writes our .safetensors with a .json sidecar (arch, "
+                                    "config, source sha256).")
+    sp.add_argument("src", help="the authors' .pth file (e.g. logs/Rain100H_inter7_intra7/net_latest.pth)")
+    sp.add_argument("--output", "-o", required=True, help="output .safetensors file")
+    sp.add_argument("--stages", type=_positive_int, default=7, help="T, their inter_iter (default 7)")
+    sp.add_argument("--recursions", type=int, default=7, help="R, their intra_iter (default 7)")
+    sp.add_argument("--concat", default="input-first", choices=["input-first", "x-first"],
+                    help="input order of the model that saved the file: cat((input, x)) as in their code "
+                         "(default) or cat((x, input))")
+    sp.set_defaults(fn=cmd_convert_drn)
 
     sp = sub.add_parser("scoreboard", help="every shipped weight on rain100L/H, outdoor_rain_sample and real photos")
     sp.add_argument("--weights", nargs="+", help="only these shipped weights (default: all)")
