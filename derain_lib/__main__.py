@@ -144,17 +144,58 @@ def cmd_bench(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if not (args.model or args.untrained):
+        return _bench_latency(args)
     model = _load(args)
     dev = next(model.parameters()).device
     print(machine_info())
-    for size in args.sizes:
-        w, h = (int(v) for v in size.lower().split("x"))
+    for size in args.sizes or ["481x321", "1024x1024"]:
+        w, h = _wxh(size)
         x = torch.rand(1, 3, h, w, device=dev)
+        repeats = args.repeats or 5
         with torch.inference_mode():
-            ts = time_fn(lambda: model(x), repeats=args.repeats, sync_cuda=dev.type == "cuda")
+            ts = time_fn(lambda: model(x), repeats=repeats, sync_cuda=dev.type == "cuda")
         ts.sort()
         print(f"{getattr(model, 'weights_name', args.untrained)} {w}x{h}: median {ts[len(ts) // 2] * 1000:.1f} ms "
-              f"(min {ts[0] * 1000:.1f}, {args.repeats} runs, {dev})")
+              f"(min {ts[0] * 1000:.1f}, {repeats} runs, {dev})")
+    return 0
+
+
+def _wxh(size: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size must be WxH (e.g. 608x412), got {size!r}") from None
+    if w <= 0 or h <= 0:
+        raise ValueError(f"size must be positive, got {size!r}")
+    return w, h
+
+
+def _bench_latency(args) -> int:
+    """Every shipped weight (or --weights) through derain() at 0.25 and 1 MP: a Markdown table, --write JSON."""
+    from .bench import LATENCY_REPEATS, latency, latency_markdown, latency_path, size_label
+    from .checkpoint import list_weights, load_model, weights_path
+
+    names = args.weights or list_weights()
+    if not names:
+        raise ValueError("no shipped weights to time (derain_lib/weights/ is empty); use --untrained ARCH")
+    loaders = {}
+    for n in names:
+        path = weights_path(n)  # a clear error for an unknown name before anything is timed
+        loaders[Path(n).stem if str(n).endswith(".safetensors") else n] = (
+            lambda path=path: load_model(path, device=args.device))
+    sizes = None
+    if args.sizes:
+        sizes = {size_label(*_wxh(s)): _wxh(s) for s in args.sizes}
+    log = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.quiet else None
+    result = latency(loaders, sizes=sizes, repeats=args.repeats or LATENCY_REPEATS, log=log)
+    result["command"] = "python -m derain_lib " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    print(latency_markdown(result))
+    if args.write:
+        out = Path(latency_path() if args.write is True else args.write)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {out}")
     return 0
 
 
@@ -384,10 +425,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.set_defaults(fn=cmd_synth)
 
-    sp = sub.add_parser("bench", help="time a model's inference")
-    sp.add_argument("--sizes", nargs="+", default=["481x321", "1024x1024"], help="WxH")
-    sp.add_argument("--repeats", type=_positive_int, default=5)
+    sp = sub.add_parser("bench", help="time every shipped weight through derain() (0.25 and 1 MP), or one model",
+                        description="Without --model/--untrained: every shipped weight (or --weights) through "
+                                    "derain() on a 0.25 MP (608x412) and a 1 MP (1216x822) photo, median of "
+                                    "--repeats runs (fewer for slow models), as a Markdown table; --write saves "
+                                    "derain_lib/weights/latency.json (the demo's expected times). With --model or "
+                                    "--untrained: that model's forward on random input at --sizes.")
+    sp.add_argument("--sizes", nargs="+", help="WxH (default: 608x412 1216x822 for the table, "
+                                                "481x321 1024x1024 for one model)")
+    sp.add_argument("--repeats", type=_positive_int, help="timed runs (default 3 for the table, 5 for one model)")
     sp.add_argument("--threads", type=int)
+    sp.add_argument("--weights", nargs="+", metavar="NAME", help="table only these weights (names or files)")
+    sp.add_argument("--write", nargs="?", const=True, default=None, metavar="PATH",
+                    help="save the table as JSON (default path: derain_lib/weights/latency.json)")
+    sp.add_argument("--quiet", action="store_true", help="no per-measurement progress lines on stderr")
     model_opts(sp)
     sp.set_defaults(fn=cmd_bench)
 
