@@ -10,6 +10,11 @@ exactly what a model removed.
 
 The demo (``demo_app.py``) and the tests use these files; ``python -m derain_lib.examples`` rebuilds them into
 ``assets/examples/`` (a few hundred KB in all).
+
+:func:`real_examples` lists *real* rainy photos from the shared data root (``real_rainy/``, ``real_rainy_more/``;
+never copied into the project), which the demo offers first when they are present: the photos that
+``msnet-semi``'s feature matching never saw (:data:`derain_lib.models.semi.HELD_OUT_REAL`), so no shipped model
+has seen them. :func:`demo_examples` chooses between the two.
 """
 from __future__ import annotations
 
@@ -114,6 +119,37 @@ def example_pairs(folder: str | Path = EXAMPLES_DIR) -> list[tuple[Path, Path, s
 def example_cleans(folder: str | Path = EXAMPLES_DIR) -> list[Path]:
     """The clean example photos present in ``folder`` (inputs for rain synthesis)."""
     return [c for _, c, _ in example_pairs(folder)]
+
+
+# Real photos offered by the demo (paths under the data root), with what they show.  A subset of HELD_OUT_REAL
+# (tested to stay one): sirr_real_008, a film still, is left out of the demo's examples.
+REAL_EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("real_rainy/rainy/heavyrain_web_Image1.png", "street and parked car, heavy rain"),
+    ("real_rainy/rainy/drn_real_14.jpg", "palm leaves, light rain"),
+    ("real_rainy_more/rainy/sirr_real_049.jpg", "walking in the rain"),
+    ("real_rainy/rainy/drn_real_24.jpg", "trees, dense rain"),
+    ("real_rainy/rainy/heavyrain_web_Image4.png", "statue, rain and haze"),
+    ("real_rainy_more/rainy/sirr_real_117.jpg", "tulip close-up"),
+    ("real_rainy_more/rainy/sirr_real_091.jpg", "park in hazy rain"),
+)
+
+
+def real_examples(root: str | Path | None = None) -> list[tuple[Path, str]]:
+    """``(path, title)`` of the :data:`REAL_EXAMPLES` present under the data root (``root`` or ``data_root()``)."""
+    from .paths import data_root
+
+    base = Path(root) if root is not None else data_root()
+    return [(base / rel, f"real photo: {title}") for rel, title in REAL_EXAMPLES if (base / rel).is_file()]
+
+
+def demo_examples(folder: str | Path = EXAMPLES_DIR, root: str | Path | None = None
+                  ) -> tuple[str, list[tuple[Path, Path | None, str]]]:
+    """What the demo's Derain tab offers: ``("real", [(photo, None, title)])`` when real rainy photos are in the
+    data root, else ``("synthetic", [(rainy, clean, title)])`` from ``folder`` (empty if neither exists)."""
+    real = real_examples(root)
+    if real:
+        return "real", [(p, None, t) for p, t in real]
+    return "synthetic", example_pairs(folder)
 
 
 def main(argv: list[str] | None = None) -> None:
