@@ -26,6 +26,7 @@ import atexit
 import functools
 import hashlib
 import html
+import json
 import math
 import os
 import re
@@ -44,10 +45,11 @@ import gradio as gr  # noqa: E402
 import numpy as np
 from PIL import Image
 
-from derain_lib import checkpoint
+from derain_lib import bench, checkpoint
 from derain_lib import examples as ex
 from derain_lib import infer, metrics, rain
 from derain_lib import io as dio
+from derain_lib.paths import WEIGHTS_DIR
 
 # ----------------------------------------------------------------------------------------------------------------
 # Settings
@@ -59,6 +61,12 @@ OVERLAP = 32
 STAGES_MAX_PIXELS = 768 * 768    # stage-by-stage outputs need one untiled forward: only for images up to this size
 RESULT_CACHE = 48                # (image, model, mode) -> output, so Measure reuses what Derain computed
 QUEUE_SIZE = 16
+SCOREBOARD_FILE = WEIGHTS_DIR / "scoreboard.json"   # quality figures (python -m derain_lib scoreboard --write)
+LATENCY_FILE = WEIGHTS_DIR / "latency.json"         # measured seconds (python -m derain_lib bench --write)
+FALLBACK_DEFAULT = "msnet-semi"  # preselected when the scoreboard names no model for real photos
+RECOMMENDED_TAGS = {"real_photos": "recommended for real photos", "heavy": "best on heavy rain (Rain100H)",
+                    "light": "best on light rain (Rain100L)"}
+SCORE_SETS = (("rain100L", "Rain100L"), ("rain100H", "Rain100H"))
 
 METRIC_HEADERS = ["image", "PSNR Y (dB)", "SSIM Y", "PSNR RGB (dB)", "SSIM RGB"]
 METRIC_NOTE = (
@@ -70,6 +78,17 @@ CSS = """
 .derain-note {font-size: 0.95em}
 .derain-warn {border-left: 4px solid #d97706; padding: 0.4em 0.8em; background: rgba(217,119,6,0.08)}
 footer {display: none !important}
+#model-table table {border-collapse: collapse; width: 100%; font-size: 0.9em}
+#model-table th, #model-table td {padding: 0.25em 0.5em; border-bottom: 1px solid rgba(128,128,128,0.25);
+                                  text-align: left; vertical-align: top}
+#model-table td.num, #model-table th.num {text-align: right; white-space: nowrap}
+#model-table td:first-child {white-space: nowrap}
+#model-table th.for {width: 45%}
+#model-table tr.chosen td {background: rgba(99,102,241,0.08)}
+#model-table .tag {display: inline-block; font-size: 0.8em; padding: 0 0.4em; margin-left: 0.3em;
+                   border-radius: 0.6em; background: rgba(22,163,74,0.15)}
+#model-table .tag.exp {background: rgba(217,119,6,0.18)}
+#model-table .caption {font-size: 0.8em; opacity: 0.8; margin-top: 0.3em}
 """
 
 
@@ -100,11 +119,13 @@ class ModelBank:
                 self._meta[name] = checkpoint.read_metadata(checkpoint.weights_path(name))
             except Exception as err:  # a broken file must not take the demo down: list it as unusable
                 self._meta[name] = {"arch": "?", "config": {}, "info": {}, "error": str(err)}
+            self._meta[name]["sidecar"] = _read_sidecar(name)
         for name, model in (extra or {}).items():
             model = model.to(self.device).eval()
             self._models[name] = model
             self._meta[name] = {"arch": getattr(model, "arch", type(model).__name__),
-                                "config": {}, "info": {"note": "in-memory model"}}
+                                "config": {}, "info": {"note": "in-memory model"}, "sidecar": {},
+                                "in_memory": True}
 
     @property
     def names(self) -> list[str]:
@@ -142,6 +163,38 @@ class ModelBank:
                 self._models[name] = checkpoint.load_model(name, device=self.device)
             return self._models[name]
 
+    def info(self, name: str) -> dict:
+        """What is known about a weight: the file's stored info, overridden by its JSON sidecar (``NAME.json``)."""
+        meta = self._meta[name]
+        return {**(meta.get("info") or {}), **(meta.get("sidecar") or {})}
+
+    def is_experiment(self, name: str) -> bool:
+        """Sidecar ``"experiment"`` set: weights trained for an experiment (e.g. ``*_narrow20``), not for photos."""
+        return bool(self.info(name).get("experiment"))
+
+    def label(self, name: str) -> str:
+        """Display name: the weight name, or the file name of a user's ``--weights FILE``."""
+        return Path(name).stem if name.endswith(".safetensors") else name
+
+    def is_user_file(self, name: str) -> bool:
+        return name.endswith(".safetensors")
+
+    def config(self, name: str) -> dict:
+        return self._meta[name].get("config") or {}
+
+    def purpose(self, name: str) -> str:
+        """One line on what the weight is for: the sidecar's ``purpose``, else the first clause of its summary."""
+        info = self.info(name)
+        text = str(info.get("purpose") or "").strip()
+        if not text:
+            text = re.split(r"[:;]\s", str(info.get("summary") or "").strip(), maxsplit=1)[0].strip()
+        if not text:
+            if self._meta[name].get("in_memory"):
+                text = "in-memory model (for trying the page)"
+            else:
+                text = f"architecture {self.arch(name)}" + (" (your weights file)" if self.is_user_file(name) else "")
+        return text if len(text) <= 140 else text[:137].rstrip() + "..."
+
     def describe(self, name: str) -> str:
         """One line for the page: architecture, the trainer's summary, data, steps and evaluation figures."""
         info = self._meta[name].get("info", {}) or {}
@@ -159,6 +212,169 @@ class ModelBank:
             except (KeyError, TypeError, ValueError):
                 continue
         return "; ".join(bits)
+
+
+def _read_sidecar(name: str) -> dict:
+    """The JSON next to a weight file (``NAME.json``: written by ``train``), or {} when absent or unreadable."""
+    try:
+        path = checkpoint.weights_path(name).with_suffix(".json")
+        data = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def load_scoreboard(path: str | Path | None = SCOREBOARD_FILE) -> dict | None:
+    """``scoreboard.json`` (``python -m derain_lib scoreboard --write``), or None when absent or unreadable."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("rows", []), list) else None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The model picker: a table (what each weight is for, expected time, scoreboard figures) + a selection control
+class Picker:
+    """Rows and HTML of the Derain tab's model table; pure functions of the bank, latency.json and scoreboard."""
+
+    def __init__(self, bank: ModelBank, latency: dict | None, scoreboard: dict | None):
+        self.bank, self.latency, self.board = bank, latency, scoreboard
+        rows = (scoreboard or {}).get("rows") or []
+        self.scores = {r.get("weights"): r for r in rows if isinstance(r, dict)}
+        rec = (scoreboard or {}).get("recommended") or {}
+        self.tags: dict[str, list[str]] = {}
+        for key, text in RECOMMENDED_TAGS.items():
+            if rec.get(key):
+                self.tags.setdefault(rec[key], []).append(text)
+        self.default = self._default(rec.get("real_photos"))
+
+    @property
+    def experiments(self) -> list[str]:
+        return [n for n in self.bank.derain_names if self.bank.is_experiment(n)]
+
+    def names(self, show_experiments: bool) -> list[str]:
+        return [n for n in self.bank.derain_names if show_experiments or not self.bank.is_experiment(n)]
+
+    def choices(self, show_experiments: bool) -> list[tuple[str, str]]:
+        return [(self.bank.label(n), n) for n in self.names(show_experiments)]
+
+    def _default(self, recommended: str | None) -> str | None:
+        names = self.names(False) or self.bank.derain_names
+        for cand in (recommended, FALLBACK_DEFAULT):
+            if cand in names:
+                return cand
+        return names[0] if names else None
+
+    # -- expected time ----------------------------------------------------------------------------------------
+    def latency_row(self, name: str) -> tuple[dict | None, str]:
+        """(latency row, the measured weight it comes from): the weight itself, or one of the same arch + config."""
+        row = bench.latency_row(self.latency, self.bank.label(name), self.bank.arch(name),
+                                self.bank.config(name) or None)
+        return row, (row or {}).get("weights", "")
+
+    def expected(self, name: str, pixels: int | None) -> str:
+        """'1.2 s' for ``pixels`` (None: the measured sizes), or 'n/a' (no latency.json / not measured / GPU)."""
+        if self.latency is None:
+            return "n/a"
+        if self.bank.device.type != "cpu" and "no GPU" in str(self.latency.get("machine", "")):
+            return "n/a (measured on CPU)"
+        row, source = self.latency_row(name)
+        if row is None:
+            return "n/a"
+        as_ = f" (as {source})" if source != name else ""
+        if pixels is None:
+            secs = [row["seconds"].get(k) for k in self.latency["sizes"]]
+            return " / ".join("n/a" if t is None else _secs(t) for t in secs) + as_
+        t = bench.expected_seconds(self.latency, row, pixels)
+        return ("n/a" if t is None else _secs(t)) + as_
+
+    # -- scoreboard ---------------------------------------------------------------------------------------------
+    def score(self, name: str, set_name: str) -> str:
+        r = (self.scores.get(name) or {}).get("sets", {}).get(set_name)
+        try:
+            text = f"{float(r['psnr_y']):.2f}"
+        except (TypeError, KeyError, ValueError):
+            return "n/a"
+        n, of = r.get("n"), r.get("of")
+        if n and of and n < of:
+            text += f" ({n}/{of})"
+        return text
+
+    def input_score(self, set_name: str) -> str | None:
+        try:
+            return f"{float(self.board['input']['sets'][set_name]['psnr_y']):.2f}"
+        except (TypeError, KeyError, ValueError):
+            return None
+
+    # -- the table ------------------------------------------------------------------------------------------------
+    def rows(self, show_experiments: bool, pixels: int | None = None) -> list[dict]:
+        out = []
+        for n in self.names(show_experiments):
+            tags = list(self.tags.get(n, []))
+            if self.bank.is_experiment(n):
+                tags.append("experiment")
+            out.append({"name": n, "label": self.bank.label(n), "arch": self.bank.arch(n),
+                        "for": self.bank.purpose(n), "tags": tags, "expected": self.expected(n, pixels),
+                        **{key: self.score(n, key) for key, _ in SCORE_SETS}, "describe": self.bank.describe(n)})
+        return out
+
+    def html(self, show_experiments: bool, size: tuple[int, int] | None = None, chosen=(),
+             pixels: int | None = None) -> str:
+        """The table for the photo at hand: ``size`` = the (W, H) it is processed at (None before a photo is
+        chosen), ``pixels`` = the pixels the models see (more than W*H when tiled; default W*H)."""
+        if size and pixels is None:
+            pixels = size[0] * size[1]
+        rows = self.rows(show_experiments, pixels)
+        if not rows:
+            return "<div id='model-table-empty'><em>No deraining models to list.</em></div>"
+        e = html.escape
+        if size:
+            t_sub = f"this photo ({size[0]}x{size[1]})"
+        elif self.latency is None:
+            t_sub = ""
+        else:
+            t_sub = "at " + " / ".join(k.replace("MP", " MP") for k in self.latency["sizes"])
+        heads = [f"expected time<br><small>{e(t_sub)}</small>"]
+        for key, title in SCORE_SETS:
+            inp = self.input_score(key)
+            heads.append(f"{title}<br><small>Y-PSNR" + (f", input {inp}" if inp else "") + "</small>")
+        lines = ["<table><thead><tr><th>model</th><th class='for'>what it is for</th>"
+                 + "".join(f"<th class='num'>{h}</th>" for h in heads) + "</tr></thead><tbody>"]
+        for r in rows:
+            tags = "".join(f"<span class='tag{' exp' if t == 'experiment' else ''}'>{e(t)}</span>" for t in r["tags"])
+            cls = " class='chosen'" if r["name"] in (chosen or ()) else ""
+            lines.append(f"<tr{cls} data-model='{e(r['name'])}' title='{e(r['describe'])}'>"
+                         f"<td><code>{e(r['label'])}</code></td><td>{e(r['for'])}{tags}</td>"
+                         f"<td class='num'>{e(r['expected'])}</td>"
+                         + "".join(f"<td class='num'>{e(r[key])}</td>" for key, _ in SCORE_SETS) + "</tr>")
+        lines.append("</tbody></table>")
+        lines.append(f"<div class='caption'>{self.caption()}</div>")
+        return "".join(lines)
+
+    def caption(self) -> str:
+        e = html.escape
+        if self.latency is None:
+            t = "No <code>latency.json</code> yet (<code>python -m derain_lib bench --write</code>): no expected times."
+        else:
+            la = (self.latency.get("load_avg") or {}).get("before")
+            t = (f"Expected times: measured with <code>python -m derain_lib bench</code> on "
+                 f"{e(str(self.latency.get('machine', '?')))}, {e(str(self.latency.get('threads', '?')))} threads"
+                 + (f", load {la[0]:.1f}" if la else "") + f" ({e(str(self.latency.get('date', '')))}), scaled "
+                 "by megapixels to the size that is processed; your machine will differ.")
+        if self.board is None:
+            q = "No <code>scoreboard.json</code> yet (<code>python -m derain_lib scoreboard --write</code>): no scores."
+        else:
+            q = ("Y-PSNR in dB (BT.601 luma, as in the papers) from the scoreboard"
+                 + (f" of {e(str(self.board.get('generated')))}" if self.board.get("generated") else "")
+                 + "; (n/100) = scored on a subset. Hover a row for the training details.")
+        return t + " " + q
+
+
+def _secs(t: float) -> str:
+    return f"{t:.2f} s" if t < 10 else f"{t:.0f} s"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -292,13 +508,39 @@ class DerainApp:
                 msg += " (this demo's per-image limit; start it with --max-size to change it)"
             raise dio.ImageError(msg) from None
 
+    def work_size(self, w: int, h: int, full_res: bool) -> tuple[int, int]:
+        """(W, H) that a ``w`` x ``h`` photo is processed at: downscaled to the working size unless ``full_res``."""
+        if full_res or h * w <= self.work_pixels:
+            return w, h
+        s = math.sqrt(self.work_pixels / (h * w))
+        return max(8, int(w * s)), max(8, int(h * s))
+
+    def processed_pixels(self, w: int, h: int) -> int:
+        """Pixels the models see for a ``w`` x ``h`` working image: tiles overlap, so tiling costs a little more."""
+        if h * w <= TILE_ABOVE:
+            return w * h
+        ny = len(infer._starts(h, TILE, TILE - OVERLAP))
+        nx = len(infer._starts(w, TILE, TILE - OVERLAP))
+        return ny * min(TILE, h) * nx * min(TILE, w)
+
+    def photo_work_size(self, payload, full_res: bool) -> tuple[int, int] | None:
+        """(W, H) at which the chosen photo (a raw upload payload or a path) will be processed; None if unknown."""
+        path = payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", payload)
+        if not path:
+            return None
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+        except Exception:  # not an image: the Derain button says so
+            return None
+        return self.work_size(w, h, full_res)
+
     def fit(self, img: np.ndarray, full_res: bool) -> tuple[np.ndarray, str]:
         """Downscale to the working size unless ``full_res``; return the image and a note for the page."""
         h, w = img.shape[:2]
-        if full_res or h * w <= self.work_pixels:
+        size = self.work_size(w, h, full_res)
+        if size == (w, h):
             return img, ""
-        s = math.sqrt(self.work_pixels / (h * w))
-        size = (max(8, int(w * s)), max(8, int(h * s)))
         note = (f"The photo is {w}x{h} ({h * w / 1e6:.1f} MP); it was downscaled to {size[0]}x{size[1]} for speed. "
                 "Tick *Full resolution (tiled)* to process every pixel.")
         return _resize(img, size), note
@@ -501,7 +743,8 @@ def _no_weights_message(bank: ModelBank) -> str:
 def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | None = None,
                device: str = "auto", max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
                work_megapixels: float = DEFAULT_WORK_MEGAPIXELS, queue_size: int = QUEUE_SIZE,
-               examples_dir: str | Path = ex.EXAMPLES_DIR) -> gr.Blocks:
+               examples_dir: str | Path = ex.EXAMPLES_DIR, latency_file: str | Path | None = LATENCY_FILE,
+               scoreboard_file: str | Path | None = SCOREBOARD_FILE) -> gr.Blocks:
     """Build the demo.
 
     Args:
@@ -511,13 +754,22 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
         max_megapixels: per-request limit; larger images are refused with a message.
         work_megapixels: images above this are downscaled (with a note) unless "full resolution" is ticked.
         queue_size: bound of the request queue (``queue(max_size=...)``); one job runs at a time.
-        examples_dir: folder of ``NAME_rainy.png``/``NAME_clean.jpg`` pairs (``derain_lib.examples``).
+        examples_dir: folder of ``NAME_rainy.png``/``NAME_clean.jpg`` pairs (``derain_lib.examples``); the Derain
+            tab offers real rainy photos from the data root instead when it has them (``examples.demo_examples``).
+        latency_file: ``latency.json`` of ``python -m derain_lib bench --write`` (expected times; None: none).
+        scoreboard_file: ``scoreboard.json`` (Y-PSNR columns and the preselected model; None or absent: none).
     """
     bank = ModelBank(weights, extra_models, device)
     app = DerainApp(bank, int(max_megapixels * 1e6), int(work_megapixels * 1e6))
     pairs = ex.example_pairs(examples_dir)
+    examples_kind, derain_examples = ex.demo_examples(examples_dir)
+    app.examples_kind, app.derain_examples = examples_kind, derain_examples
     dnames, snames = bank.derain_names, bank.sr_names
     warn = _no_weights_message(bank)
+    picker = Picker(bank, bench.load_latency(latency_file) if latency_file else None,
+                    load_scoreboard(scoreboard_file))
+    app.picker = picker
+    chosen0 = [picker.default] if picker.default else []
 
     with gr.Blocks(title="Derain Lab", delete_cache=(3600, 3600)) as demo:
         # Created first, shown in the Measure tab: the Derain tab's examples fill it with the clean photo.
@@ -531,36 +783,43 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
         # ---------------------------------------------------------------- Derain
         with gr.Tab("Derain", id="derain"):
             with gr.Row():
-                with gr.Column(scale=1):
+                with gr.Column(scale=2, min_width=320):
                     rain_in = _image_input("Rainy photo", elem_id="rain-in", height=320)
-                    models_cb = gr.CheckboxGroup(choices=dnames, value=dnames[:1], label="Models",
+                    if derain_examples:
+                        real = examples_kind == "real"
+                        gr.Examples([[str(r)] if real else [str(r), str(c)] for r, c, _ in derain_examples],
+                                    inputs=[rain_in] if real else [rain_in, ref_in],
+                                    label="Examples: real rainy photos (no clean version exists; from the data "
+                                          "folder, none seen in training)" if real else
+                                          "Examples: synthetic rain over scikit-image photos "
+                                          "(the clean photo goes to the Measure tab)",
+                                    example_labels=[t for _, _, t in derain_examples], cache_examples=False,
+                                    examples_per_page=8, elem_id="derain-examples")
+                with gr.Column(scale=3, min_width=420):
+                    picker_html = gr.HTML(picker.html(False, chosen=chosen0), elem_id="model-table",
+                                          label="Models", js_on_load=None)
+                    models_cb = gr.CheckboxGroup(choices=picker.choices(False), value=chosen0, label="Run these models",
                                                  info="Choose one or several; each result gets its own slider."
                                                  if dnames else "None: no trained weights are shipped yet.",
                                                  elem_id="models")
                     with gr.Row():
-                        full_res = gr.Checkbox(False, label="Full resolution (tiled)")
+                        show_exp = gr.Checkbox(False, label=f"Show experiment weights ({len(picker.experiments)})",
+                                               visible=bool(picker.experiments), elem_id="show-experiments")
+                        full_res = gr.Checkbox(False, label="Full resolution (tiled)", elem_id="full-res")
                         show_stages = gr.Checkbox(False, label="Show stage-by-stage outputs")
                     derain_btn = gr.Button("Derain", variant="primary", elem_id="derain-btn",
                                            interactive=bool(dnames))
-                    if pairs:
-                        gr.Examples([[str(r), str(c)] for r, c, _ in pairs], inputs=[rain_in, ref_in],
-                                    label="Examples: synthetic rain over scikit-image photos "
-                                          "(the clean photo goes to the Measure tab)",
-                                    example_labels=[t for _, _, t in pairs], cache_examples=False)
-                    for n in dnames:
-                        gr.Markdown(f"`{n}`: {bank.describe(n)}", elem_classes=["derain-note"])
                     if snames:
                         gr.Markdown("Joint derain + super-resolution models (" + ", ".join(f"`{n}`" for n in snames)
                                     + ") are in the **Heavy rain + SR** tab.", elem_classes=["derain-note"])
-                with gr.Column(scale=2):
-                    derain_md = gr.Markdown(label="Summary", elem_id="derain-summary")
-                    derain_sliders = [gr.ImageSlider(type="numpy", format="png", visible=n in dnames[:1],
-                                                     label=f"{n}: rainy | derained", max_height=480,
-                                                     elem_id=f"slider-{i}")
-                                      for i, n in enumerate(dnames)]
-                    stage_gallery = gr.Gallery(label="Stage-by-stage outputs", format="png", columns=4,
-                                               height="auto", visible=False, elem_id="stages")
-                    downloads = gr.File(label="Results as lossless PNG", file_count="multiple")
+            derain_md = gr.Markdown(label="Summary", elem_id="derain-summary")
+            derain_sliders = [gr.ImageSlider(type="numpy", format="png", visible=n in chosen0,
+                                             label=f"{bank.label(n)}: rainy | derained", max_height=520,
+                                             elem_id=f"slider-{i}")
+                              for i, n in enumerate(dnames)]
+            stage_gallery = gr.Gallery(label="Stage-by-stage outputs", format="png", columns=4,
+                                       height="auto", visible=False, elem_id="stages")
+            downloads = gr.File(label="Results as lossless PNG", file_count="multiple")
 
         # ---------------------------------------------------------------- Measure
         with gr.Tab("Measure", id="measure"):
@@ -570,6 +829,11 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                 with gr.Column(scale=1):
                     ref_in.render()
                     measure_btn = gr.Button("Measure", variant="primary", elem_id="measure-btn")
+                    if pairs:
+                        gr.Examples([[str(r), str(c)] for r, c, _ in pairs], inputs=[rain_in, ref_in],
+                                    label="Pairs with a known clean photo: synthetic rain over scikit-image photos "
+                                          "(fills the Derain tab's photo and this reference)",
+                                    example_labels=[t for _, _, t in pairs], cache_examples=False)
                 with gr.Column(scale=2):
                     measure_table = gr.Dataframe(headers=METRIC_HEADERS, label="PSNR / SSIM against the reference",
                                                  interactive=False, elem_id="measure-table")
@@ -588,7 +852,8 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                     layers = gr.Slider(1, 5, value=1, step=1, label="Directions (streak layers)")
                     haze = gr.Slider(0.0, 0.6, value=0.0, step=0.05, label="Haze")
                     seed = gr.Number(0, precision=0, label="Seed")
-                    syn_models = gr.CheckboxGroup(choices=dnames, value=dnames[:1], label="Models",
+                    syn_models = gr.CheckboxGroup(choices=[(bank.label(n), n) for n in dnames], value=chosen0,
+                                                  label="Models",
                                                   info=None if dnames else "None: only the rainy input is measured.")
                     if pairs:
                         gr.Examples([[str(c)] for _, c, _ in pairs], inputs=[syn_in], label="Clean photos",
@@ -602,8 +867,8 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
                     syn_table = gr.Dataframe(headers=METRIC_HEADERS + ["run time (s)"], label="Against the clean photo",
                                              interactive=False, elem_id="syn-table")
                     syn_md = gr.Markdown(label="Notes")
-                    syn_sliders = [gr.ImageSlider(type="numpy", format="png", visible=n in dnames[:1],
-                                                  label=f"{n}: rainy | derained", max_height=480)
+                    syn_sliders = [gr.ImageSlider(type="numpy", format="png", visible=n in chosen0,
+                                                  label=f"{bank.label(n)}: rainy | derained", max_height=480)
                                    for n in dnames]
 
         # ---------------------------------------------------------------- Heavy rain + SR
@@ -644,6 +909,22 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
 
         show_stages.change(lambda on: gr.Gallery(visible=bool(on)), show_stages, stage_gallery, queue=False,
                            api_visibility="private")
+
+        def refresh_table(photo, full, show, chosen):  # the table for the photo at hand (UI only)
+            size = app.photo_work_size(photo, bool(full))
+            return picker.html(bool(show), size, chosen, app.processed_pixels(*size) if size else None)
+
+        def toggle_experiments(show, chosen):  # experiment weights in or out of the table and the choices
+            keep = [n for n in (chosen or []) if show or not bank.is_experiment(n)]
+            return gr.CheckboxGroup(choices=picker.choices(bool(show)), value=keep)
+
+        table_inputs = [rain_in, full_res, show_exp, models_cb]
+        for event in (rain_in.change, full_res.change, show_exp.change, models_cb.change):
+            # preprocess=False: the table needs only the photo's size, read from the raw upload here, so a broken
+            # upload is reported once, by the Derain button, not by this table as well
+            event(refresh_table, table_inputs, picker_html, queue=False, preprocess=False,
+                  show_progress="hidden", api_visibility="private")
+        show_exp.change(toggle_experiments, [show_exp, models_cb], models_cb, queue=False, api_visibility="private")
         if dnames:
             models_cb.change(show_chosen, models_cb, derain_sliders, queue=False, api_visibility="private")
             syn_models.change(show_chosen, syn_models, syn_sliders, queue=False, api_visibility="private")

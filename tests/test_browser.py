@@ -6,7 +6,8 @@ missing the tests SKIP with a loud reason saying so.
 
 The page is loaded from the app served on a free loopback port; the test uploads a rainy photo, clicks Derain,
 waits for the before/after slider, checks the page (tabs, summary, no JavaScript errors), measures against the
-clean photo in the Measure tab, checks that a corrupt upload shows a readable error in the page, and saves
+clean photo in the Measure tab, checks that a corrupt upload shows a readable error in the page, drives the model
+picker (the table, the preselected model, the experiment-weights toggle, a real example photo), and saves
 screenshots: to a temporary folder, or to ``$DERAIN_SCREENSHOT_DIR`` (e.g. ``assets/screenshots``) when set.
 """
 from __future__ import annotations
@@ -67,14 +68,18 @@ def app_url():
     if not examples.example_pairs():
         pytest.fail("assets/examples/ is empty: run `python -m derain_lib.examples`")
     bank = demo_app.ModelBank(device="cpu")
-    preferred = [n for n in bank.derain_names if n.startswith("drn")] or bank.derain_names
+    # the model the page preselects (the scoreboard's pick for real photos, else msnet-semi), one experiment
+    # weight (hidden behind the toggle) and one derain + SR weight: few models, so little CPU time
+    default = demo_app.Picker(bank, None, demo_app.load_scoreboard()).default
+    experiments = [n for n in bank.derain_names if bank.is_experiment(n)][:1]
     torch.manual_seed(0)
-    extra = {} if preferred else {TINY: build_model("drn", stages=2, recursions=1, features=8).eval()}
-    demo = demo_app.build_demo(weights=preferred[:1] + bank.sr_names[:1], extra_models=extra, device="cpu",
-                               max_megapixels=4, work_megapixels=0.25)
+    extra = {} if default else {TINY: build_model("drn", stages=2, recursions=1, features=8).eval()}
+    demo = demo_app.build_demo(weights=[default] * bool(default) + experiments + bank.sr_names[:1],
+                               extra_models=extra, device="cpu", max_megapixels=4, work_megapixels=0.25)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                             quiet=True, **demo_app.launch_kwargs())
-    name = (preferred[:1] or [TINY])[0]
+    name = default or TINY
+    assert demo.derain_app.picker.default == name
     try:  # how many stage outputs the page should show for this model (0: single-stage)
         from derain_lib.infer import stage_outputs
 
@@ -82,7 +87,7 @@ def app_url():
     except (ValueError, TypeError):
         n_stages = 0
     try:
-        yield url, name, bool(preferred), n_stages
+        yield url, name, bool(default), n_stages, demo.derain_app
     finally:
         demo.close()
 
@@ -123,7 +128,7 @@ def _upload(page, elem_id: str, path: Path) -> None:
 def test_derain_in_the_browser(app_url, browser_page, shot_dir):
     from derain_lib import examples
 
-    url, model, trained, n_stages = app_url
+    url, model, trained, n_stages, _ = app_url
     page, errors = browser_page
     page.goto(url, wait_until="networkidle", timeout=60_000)
     assert page.title() == "Derain Lab"
@@ -201,3 +206,53 @@ def test_corrupt_upload_shows_readable_error(app_url, browser_page, shot_dir, tm
     page.locator("#derain-btn").click()
     expect(page.locator("#derain-summary")).to_contain_text("run time", timeout=60_000)
     assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+def test_model_picker_in_the_browser(app_url, browser_page, shot_dir):
+    """The model table is shown with the preselected model ticked, experiment weights appear only after the
+    toggle, and a real rainy example photo (synthetic when the data root is absent) derains with the pick."""
+    url, model, _, _, app = app_url
+    page, errors = browser_page
+    page.goto(url, wait_until="networkidle", timeout=60_000)
+    table = page.locator("#model-table table")
+    expect(table).to_be_visible()
+    expect(table).to_contain_text(model)
+    expect(table.locator("th").first).to_contain_text("model")
+    expect(table).to_contain_text("what it is for")
+    expect(table).to_contain_text("expected time")
+    expect(table).to_contain_text("Y-PSNR")
+    picker = page.locator("#models")
+    expect(picker.get_by_label(model, exact=True)).to_be_checked()
+
+    experiments = app.picker.experiments
+    if experiments:
+        exp = app.bank.label(experiments[0])
+        expect(table).not_to_contain_text(exp)
+        expect(picker.get_by_label(exp, exact=True)).to_have_count(0)
+        page.locator("#show-experiments input[type=checkbox]").check()
+        expect(table).to_contain_text(exp, timeout=20_000)
+        expect(table).to_contain_text("experiment")
+        expect(picker.get_by_label(exp, exact=True)).to_be_visible()
+        expect(picker.get_by_label(exp, exact=True)).not_to_be_checked()
+        expect(picker.get_by_label(model, exact=True)).to_be_checked()  # the choice survives the toggle
+        page.locator("#show-experiments input[type=checkbox]").uncheck()
+        expect(table).not_to_contain_text(exp, timeout=20_000)
+
+    # an example photo: real rainy photos from the data root when present
+    (photo, _, title), kind = app.derain_examples[0], app.examples_kind
+    with page.expect_response(lambda r: "/run/predict" in r.url, timeout=30_000):  # Gradio loads the example
+        page.get_by_role("button", name=title).first.click()
+    expect(page.locator("#rain-in img").first).to_be_visible(timeout=20_000)
+    expect(table).to_contain_text("this photo", timeout=20_000)  # the expected time is now for this photo
+    page.locator("#derain-btn").click()
+    summary = page.locator("#derain-summary")
+    expect(summary).to_contain_text("run time", timeout=90_000)
+    expect(summary).to_contain_text(model)
+    slider = page.locator(f"#slider-{app.bank.derain_names.index(model)} img")
+    expect(slider.first).to_be_visible(timeout=30_000)
+    if kind == "real":
+        expect(page.locator("#derain-examples")).to_contain_text("real")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shot_dir / "demo_picker.png"), full_page=True)
+    assert not errors, f"JavaScript errors in the page: {errors}"
+    assert not page.outside_requests, f"the page fetched from outside this machine: {page.outside_requests[:5]}"
