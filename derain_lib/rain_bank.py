@@ -11,10 +11,12 @@ every clean photo, with random crops, flips, scale and strength::
 Sources (see ``BANKS``):
 
 - ``bank``: the 12 RainTrainH pairs of ``rain100H_train12/`` (the *training* split of Rain100H): dense, thin,
-  crossing streaks, plus one light-rain pair.  Pixels where the rainy image is saturated (rain clipped at 1) under-
-  state the rain there; those pairs are kept all the same (``max_saturated`` = 1: they are the heaviest rain the
-  bank has; a first DRN run that left out the three with over 10% saturated pixels, and drew half its batches from
-  ``bank_1dir``, fell from 24.6 to 18.8 dB on the first 10 Rain100H images within 600 steps).
+  crossing streaks, plus one light-rain pair.  Where the rainy image is saturated (rain clipped at 1), or the clean
+  one so bright that the rain is clipped there, ``rainy - clean`` is ``1 - clean``: not rain but a negative of the
+  source photo, which a network trained on it learns to remove from *every* photo (a first DRN run on such layers
+  fell from 24.6 to 22.0 dB on the first 10 Rain100H images within 560 steps).  Clipped *regions* (over 60% of a
+  9x9 window clipped; a single saturated streak core is still rain, at least ``1 - clean``) are marked invalid and
+  zeroed, and crops are drawn where at least 98% of the pixels are valid (the best of 12 tries).
 - ``bank_ddn``: the 358 Photoshop-style renderings of ``ddn_pairs/`` (Fu et al., DDN), each JPEG clean-left |
   rainy-right.  Their rain carries a bright low-frequency veil and JPEG texture that Rain100L/H do not have, so
   only the **streaks** are kept: the layer minus its Gaussian low-pass (sigma 4 px), soft-thresholded at 2/255 to
@@ -70,17 +72,22 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def extract_layer(rainy: np.ndarray, clean: np.ndarray, highpass: float = 0.0,
-                  threshold: float = 0.0) -> tuple[torch.Tensor, float]:
-    """Gray rain layer (1, H, W) in [0, 1] of one uint8 pair, and the share of saturated rain pixels."""
+                  threshold: float = 0.0) -> tuple[torch.Tensor, float, torch.Tensor]:
+    """Gray rain layer (1, H, W) in [0, 1] of one uint8 pair (zero where invalid), the share of saturated rain
+    pixels, and the validity mask (1, H, W): False where the rainy image is saturated or the clean one brighter
+    than 0.9, so that ``rainy - clean`` is clipped and says nothing about the rain."""
     r = torch.from_numpy(np.array(rainy, copy=True)).float().permute(2, 0, 1) / 255.0
     c = torch.from_numpy(np.array(clean, copy=True)).float().permute(2, 0, 1) / 255.0
     layer = (r - c).mean(0, keepdim=True).clamp_min(0.0)
     saturated = float(((r.min(0).values > 0.99) & (c.min(0).values < 0.95)).float().mean())
+    clipped = ((r.max(0).values >= 0.985) | (c.max(0).values >= 0.9)).float()[None, None]
+    # a saturated streak core is still rain (at least 1 - clean there); a saturated *region* is not
+    valid = (F.avg_pool2d(clipped, 9, stride=1, padding=4, count_include_pad=False) < 0.6)[0]
     if highpass > 0:
         layer = (layer - _blur(layer[None], highpass)[0]).clamp_min(0.0)
     if threshold > 0:
         layer = (layer - threshold).clamp_min(0.0)
-    return layer.clamp(0.0, 1.0), saturated
+    return (layer * valid).clamp(0.0, 1.0), saturated, valid
 
 
 def _split_side_by_side(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +98,8 @@ def _split_side_by_side(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class RainBank:
     """Rain layers (float16, (1, H, W) each) from one training source, with a seeded sampler."""
+
+    TRIES = 12
 
     def __init__(self, params: BankParams, root: str | Path | None = None, max_pairs: int | None = None):
         from .data import PairedFolder
@@ -103,15 +112,17 @@ class RainBank:
         ds = PairedFolder(folder, max_images=max_pairs)
         self.params = params
         self.layers: list[torch.Tensor] = []
+        self.valid: list[torch.Tensor] = []
         self.names: list[str] = []
         self.dropped: list[str] = []
         for i in range(len(ds)):
             rainy, clean, fname = ds[i]
-            layer, sat = extract_layer(rainy, clean, params.highpass, params.threshold)
+            layer, sat, valid = extract_layer(rainy, clean, params.highpass, params.threshold)
             if sat > params.max_saturated or float(layer.max()) <= 0:
                 self.dropped.append(fname)
                 continue
             self.layers.append(layer.half())
+            self.valid.append(valid)
             self.names.append(fname)
         if not self.layers:
             raise FileNotFoundError(f"{folder}: no usable rain layers")
@@ -125,15 +136,25 @@ class RainBank:
         p = self.params
         out = torch.empty(b, 1, h, w)
         u = torch.rand(b, 6, generator=generator)
+        tries = torch.rand(b, self.TRIES, 3, generator=generator)
         for i in range(b):
-            layer = self.layers[int(u[i, 0] * len(self.layers)) % len(self.layers)].float()
             s = p.scale[0] + (p.scale[1] - p.scale[0]) * float(u[i, 1])
-            lh, lw = layer.shape[-2:]
-            # crop an (h/s, w/s) window (the whole layer, stretched, when it is smaller) and resize it to (h, w)
-            ch, cw = min(lh, max(2, round(h / s))), min(lw, max(2, round(w / s)))
-            y0 = int(float(u[i, 2]) * (lh - ch + 1))
-            x0 = int(float(u[i, 3]) * (lw - cw + 1))
-            crop = layer[:, y0:y0 + ch, x0:x0 + cw][None]
+            best = None
+            # crop an (h/s, w/s) window (the whole layer, stretched, when it is smaller) and resize it to (h, w);
+            # the first try with >= 98% valid pixels wins, else the most valid of the tries
+            for t in range(self.TRIES):
+                k = int((u[i, 0] if t == 0 else tries[i, t, 0]) * len(self.layers)) % len(self.layers)
+                lh, lw = self.layers[k].shape[-2:]
+                ch, cw = min(lh, max(2, round(h / s))), min(lw, max(2, round(w / s)))
+                y0 = int(float(u[i, 2] if t == 0 else tries[i, t, 1]) * (lh - ch + 1))
+                x0 = int(float(u[i, 3] if t == 0 else tries[i, t, 2]) * (lw - cw + 1))
+                share = float(self.valid[k][:, y0:y0 + ch, x0:x0 + cw].float().mean())
+                if best is None or share > best[0]:
+                    best = (share, k, y0, x0, ch, cw)
+                if share >= 0.98:
+                    break
+            _, k, y0, x0, ch, cw = best
+            crop = self.layers[k][:, y0:y0 + ch, x0:x0 + cw][None].float()
             if (ch, cw) != (h, w):
                 crop = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
             if float(u[i, 4]) < 0.5:

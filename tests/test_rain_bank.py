@@ -39,7 +39,8 @@ def _write_pairs(root, n=3, name="train_pairs"):
 
 def test_extract_layer_recovers_additive_rain():
     clean, layer, rainy = _pair(0)
-    got, saturated = extract_layer(rainy, clean)
+    got, saturated, valid = extract_layer(rainy, clean)
+    assert bool(valid.all())
     assert saturated == 0.0
     np.testing.assert_allclose(got[0].numpy(), layer, atol=0.5 / 255 + 1e-6)
 
@@ -133,6 +134,24 @@ def test_train_refuses_benchmark_sets(tmp_path, monkeypatch, capsys):
     (tmp_path / "rain100H" / "rainy").mkdir(parents=True)
     (tmp_path / "rain100H" / "clean").mkdir()
     monkeypatch.setenv("DERAIN_DATA", str(tmp_path))
-    code = main(["train", "drn", "--data", "rain100H", "--steps", "1"])
+    code = main(["train", "drn", "--data", "rain100H", "--steps", "1", "--out", str(tmp_path / "w")])
     assert code != 0
     assert "benchmark test set" in capsys.readouterr().err
+
+
+def test_clipped_regions_are_not_rain(tmp_path):
+    """Where the clean photo is bright the rain is clipped: rainy - clean is a negative of the photo there, and the
+    bank must neither keep it nor crop from it."""
+    clean, layer, rainy = _pair(3, h=64, w=96)
+    clean[:, :48] = 240                                   # a bright left half (sky): rain clipped there
+    rainy[:, :48] = np.clip(240 + (layer[:, :48, None] * 255).round(), 0, 255).astype(np.uint8)
+    got, _, valid = extract_layer(rainy, clean)
+    assert not bool(valid[:, :, :40].any()) and bool(valid[:, :, 56:].all())
+    assert float(got[:, :, :40].abs().max()) == 0.0
+    d = tmp_path / "pairs"
+    (d / "rainy").mkdir(parents=True); (d / "clean").mkdir()
+    Image.fromarray(clean).save(d / "clean" / "a.png"); Image.fromarray(rainy).save(d / "rainy" / "a.png")
+    bank = RainBank(BankParams(str(d), strength=(1.0, 1.0), scale=(1.0, 1.0)))
+    s = bank.sample(8, 32, 32, torch.Generator().manual_seed(0))
+    # every crop comes from the valid right half, whose streaks are all >= 0.2
+    assert all(float(x.max()) >= 0.2 for x in s)
