@@ -330,8 +330,8 @@ def cmd_scoreboard(args) -> int:
 
     torch.set_num_threads(args.threads)
     board = sb.build(args.weights, max_seconds=args.max_seconds_per_weight, subset=args.subset,
-                     cache_dir=None if args.no_cache else sb.CACHE_DIR,
-                     log=lambda s: print(s, file=sys.stderr, flush=True))
+                     cache_dir=None if args.no_cache else sb.CACHE_DIR, cached_only=args.cached_only,
+                     jobs=args.jobs, only=args.sets, log=lambda s: print(s, file=sys.stderr, flush=True))
     print(sb.to_markdown(board))
     if args.write:
         for p in sb.write(board):
@@ -469,6 +469,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threads", type=_positive_int, default=1,
                     help="torch CPU threads (default 1: CPU time per image is then the model's work)")
     sp.add_argument("--no-cache", action="store_true", help="evaluate everything, do not read or write the cache")
+    sp.add_argument("--cached-only", action="store_true",
+                    help="evaluate nothing: build the tables from the cache (weights without a complete subset "
+                         "are listed as not evaluated yet)")
+    sp.add_argument("--sets", nargs="+", help="evaluate only these sets now (rain100L rain100H always; also "
+                                          "outdoor_rain_sample, real_rainy); the others come from the cache")
+    sp.add_argument("--jobs", type=_positive_int, default=1,
+                    help="worker processes, one weight each at a time, 1 torch thread each (default 1)")
     sp.set_defaults(fn=cmd_scoreboard)
     return p
 

@@ -53,6 +53,7 @@ prints the issue-12 targets as information.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -138,7 +139,12 @@ def _set_dir(name: str) -> Path:
 
 def set_fingerprint(name: str) -> str:
     """A short hash of a set's file names and sizes (a changed data root invalidates cached results)."""
-    root = _set_dir(name)
+    return _fingerprint(str(_set_dir(name)))
+
+
+@functools.lru_cache(maxsize=None)
+def _fingerprint(folder: str) -> str:
+    root = Path(folder)
     h = hashlib.sha256()
     for p in sorted(root.rglob("*")):
         if p.is_file():
@@ -319,13 +325,17 @@ def _timing_summary(per: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def eval_paired(m: Method, set_name: str, subset: str, cache: Cache,
-                log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Mean metrics of ``m`` (and of its baseline input) over the ``subset`` of a paired set (cached per image)."""
+                log: Callable[[str], None] | None = None, cached_only: bool = False) -> dict[str, Any] | None:
+    """Mean metrics of ``m`` (and of its baseline input) over the ``subset`` of a paired set (cached per image).
+
+    ``cached_only``: compute nothing; None unless every image of the subset is cached."""
     from .data import PairedFolder
 
     ds = PairedFolder(_set_dir(set_name))
     idx = subset_indices(len(ds), subset)
     have = cache.rows(m, set_name)
+    if cached_only and any(ds.pairs[i][0].name not in have for i in idx):
+        return None
     inputs = cache.rows(input_method(), set_name) if m.scale == 1 and not m.identity else {}
     per = []
     t_start, n_new = time.perf_counter(), 0
@@ -358,14 +368,19 @@ def heldout_real() -> tuple[str, ...]:
         return ()
 
 
-def eval_real(m: Method, subset: str, cache: Cache, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """No-reference rain measure on the real photos (each downscaled to <= NR_MAX_PIXELS first), cached per photo."""
+def eval_real(m: Method, subset: str, cache: Cache, log: Callable[[str], None] | None = None,
+              cached_only: bool = False) -> dict[str, Any] | None:
+    """No-reference rain measure on the real photos (each downscaled to <= NR_MAX_PIXELS first), cached per photo.
+
+    ``cached_only``: compute nothing; None unless every photo of the subset is cached."""
     from .io import read_image
     from .nr_quality import rain_residual
 
     files = real_photo_files()
     idx = subset_indices(len(files), subset)
     have = cache.rows(m, NR_SET)
+    if cached_only and any(files[i].name not in have for i in idx):
+        return None
     per = {}
     for i in idx:
         f = files[i]
@@ -440,10 +455,85 @@ def _set_summary(r: dict[str, Any]) -> dict[str, Any]:
     return {k: r[k] for k in keep if k in r}
 
 
+def densest_cached(m: Method, cache: Cache) -> str | None:
+    """The densest subset whose rain100L and rain100H images are all cached for ``m`` (None if none is)."""
+    for s in SUBSETS:
+        if all(eval_paired(m, d, s, cache, cached_only=True) is not None for d in SUBSET_SETS):
+            return s
+    return None
+
+
+def evaluate_weight(name: str, path: str | Path, cache_dir: str | Path | None, max_seconds: float,
+                    subset: str | None, cached_only: bool = False, cache: Cache | None = None,
+                    log: Callable[[str], None] = print, threads: int | None = None,
+                    only: Sequence[str] | None = None) -> dict[str, Any] | None:
+    """One weight's scoreboard row (None in ``cached_only`` mode when no subset of rain100L/H is complete).
+
+    ``only``: evaluate just these of rain100L, rain100H, outdoor_rain_sample, real_rainy (the others are read from
+    the cache if there, else left empty)."""
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+    path = Path(path)
+    cache = cache or Cache(cache_dir)
+    side = sidecar(path)
+    m, model = weight_method(name, path)
+    if cached_only:
+        sub = densest_cached(m, cache)
+        if sub is None:
+            return None
+    else:
+        sub = choose_subset(m, cache, max_seconds, subset, log)
+        log(f"{name}: rain100L/H and real photos on subset {sub}")
+    def skip(d: str) -> bool:
+        return cached_only or (only is not None and d not in only)
+    sets = {d: eval_paired(m, d, sub if d in SUBSET_SETS else "all", cache, log, skip(d)) for d in PAIRED_SETS}
+    if any(sets[d] is None for d in SUBSET_SETS):
+        return None
+    nr = eval_real(m, sub, cache, log, skip(NR_SET))
+    timed = [sets[d] for d in SUBSET_SETS]
+    n_t = sum(r["n"] for r in timed)
+    nr = nr or {}
+    return {
+        "weights": name, "arch": model.arch, "experiment": bool(side.get("experiment")),
+        "scale": m.scale, "params": int(sum(p.numel() for p in model.parameters())),
+        "sha256": m.fingerprint,
+        "sets": {d: (_set_summary(r) if r else None) for d, r in sets.items()},
+        "nr_real": nr.get("rain_excess"), "nr_real_heldout": nr.get("rain_excess_heldout"),
+        "nr_texture": nr.get("texture"), "nr_n": nr.get("n"), "nr_subset": nr.get("subset"),
+        "nr_per_image": nr.get("per_image"),
+        "seconds_per_image": sum(r["seconds_per_image"] * r["n"] for r in timed) / n_t,
+        "cpu_seconds_per_image": sum(r["cpu_seconds_per_image"] * r["n"] for r in timed) / n_t,
+        "timing": sets[SUBSET_SETS[0]].get("timing"),
+        "summary": side.get("summary", ""),
+        "_drn": model.arch == "drn" and not side.get("experiment"),
+    }
+
+
+def _worker(args: tuple) -> tuple[str, dict[str, Any] | None, str]:
+    import io as _io
+    buf = _io.StringIO()
+    name, path, cache_dir, max_seconds, subset, data, only = args
+    os.environ["DERAIN_DATA"] = data
+    row = evaluate_weight(name, path, cache_dir, max_seconds, subset, log=lambda s: print(s, file=buf), threads=1,
+                          only=only)
+    return name, row, buf.getvalue()
+
+
 def build(weights: Sequence[str] | None = None, weights_dir: str | Path = WEIGHTS_DIR,
           cache_dir: str | Path | None = CACHE_DIR, max_seconds: float = DEFAULT_MAX_SECONDS,
-          subset: str | None = None, log: Callable[[str], None] = print, cache: Cache | None = None) -> dict:
-    """Evaluate (or read from the cache) every weight and return the scoreboard dict (see the module docstring)."""
+          subset: str | None = None, log: Callable[[str], None] = print, cache: Cache | None = None,
+          cached_only: bool = False, jobs: int = 1, only: Sequence[str] | None = None) -> dict:
+    """Evaluate (or read from the cache) every weight and return the scoreboard dict (see the module docstring).
+
+    ``cached_only``: evaluate nothing; weights without a complete cached subset are listed in ``pending``.
+    ``jobs`` > 1: that many worker processes (1 torch thread each), one weight at a time each.
+    ``only``: evaluate only these sets (rain100L and rain100H are always among them); the rest from the cache."""
+    if only is not None:
+        bad = [d for d in only if d not in PAIRED_SETS + (NR_SET,)]
+        if bad:
+            raise ValueError(f"unknown set {bad[0]!r}; sets: {', '.join(PAIRED_SETS + (NR_SET,))}")
+        only = sorted(set(only) | set(SUBSET_SETS))
     files = weight_files(weights_dir)
     if weights:
         unknown = [w for w in weights if w not in files]
@@ -458,52 +548,57 @@ def build(weights: Sequence[str] | None = None, weights_dir: str | Path = WEIGHT
         _set_dir(d)
     cache = cache or Cache(cache_dir)
     board: dict[str, Any] = {"generated": _dt.date.today().isoformat(), "machine": machine_state(),
-                             "command": COMMAND, "protocol": PROTOCOL, "rows": [], "comparisons": []}
+                             "command": COMMAND, "protocol": PROTOCOL, "rows": [], "comparisons": [], "pending": []}
     inp = input_method()
     board["input"] = {"sets": {d: _set_summary(eval_paired(inp, d, "all", cache, log)) for d in PAIRED_SETS}}
     nr_in = eval_real(inp, "all", cache, log)
     board["input"].update({"nr_real": nr_in["rain_excess"], "nr_real_heldout": nr_in["rain_excess_heldout"],
                            "nr_texture": nr_in["texture"], "nr_per_image": nr_in["per_image"]})
 
+    rows: dict[str, dict[str, Any] | None] = {}
+    if jobs > 1 and not cached_only and len(names) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as ex:
+            todo = [(n, str(files[n]), str(cache_dir) if cache_dir else None, max_seconds, subset, str(data_root()),
+                     only) for n in names]
+            for name, row, out in ex.map(_worker, todo):
+                for line in out.splitlines():
+                    log(line)
+                rows[name] = row
+        cache = Cache(cache_dir) if cache_dir else cache  # re-read what the workers wrote
+    else:
+        for name in names:
+            rows[name] = evaluate_weight(name, files[name], cache_dir, max_seconds, subset, cached_only, cache, log,
+                                         only=only)
     scales = set()
     drn_weights: list[tuple[str, Path]] = []
     for name in names:
-        path = files[name]
-        side = sidecar(path)
-        m, model = weight_method(name, path)
-        scales.add(m.scale)
-        if model.arch == "drn" and not side.get("experiment"):
-            drn_weights.append((name, path))
-        sub = choose_subset(m, cache, max_seconds, subset, log)
-        log(f"{name}: rain100L/H and real photos on subset {sub}")
-        sets = {d: eval_paired(m, d, sub if d in SUBSET_SETS else "all", cache, log) for d in PAIRED_SETS}
-        nr = eval_real(m, sub, cache, log)
-        timed = [sets[d] for d in SUBSET_SETS]
-        n_t = sum(r["n"] for r in timed)
-        board["rows"].append({
-            "weights": name, "arch": model.arch, "experiment": bool(side.get("experiment")),
-            "scale": m.scale, "params": int(sum(p.numel() for p in model.parameters())),
-            "sha256": m.fingerprint,
-            "sets": {d: _set_summary(r) for d, r in sets.items()},
-            "nr_real": nr["rain_excess"], "nr_real_heldout": nr["rain_excess_heldout"], "nr_texture": nr["texture"],
-            "nr_n": nr["n"], "nr_subset": nr["subset"], "nr_per_image": nr["per_image"],
-            "seconds_per_image": sum(r["seconds_per_image"] * r["n"] for r in timed) / n_t,
-            "cpu_seconds_per_image": sum(r["cpu_seconds_per_image"] * r["n"] for r in timed) / n_t,
-            "timing": sets[SUBSET_SETS[0]].get("timing"),
-            "summary": side.get("summary", ""),
-        })
-        del model
+        row = rows[name]
+        if row is None:
+            board["pending"].append(name)
+            continue
+        if row.pop("_drn"):
+            drn_weights.append((name, files[name]))
+        scales.add(row["scale"])
+        board["rows"].append(row)
 
-    # comparison rows for the SR protocol: bicubic on every set, DRN + bicubic on outdoor_rain_sample
+    # comparison rows for the SR protocol on outdoor_rain_sample: bicubic, and DRN + bicubic.  (On rain100L/H an SR
+    # row's own input figures are the bicubic ones on the same images.)
+    skip_outdoor = cached_only or (only is not None and "outdoor_rain_sample" not in only)
     for s in sorted(x for x in scales if x > 1):
         bic = Method(f"bicubic-x{s}", f"bicubic-x{s}", lambda x, s=s: _bicubic_up(x, s), scale=s, timed=False)
-        board["comparisons"].append({"label": f"bicubic x{s} (rainy LR upsampled)", "scale": s, "sets": {
-            d: _set_summary(eval_paired(bic, d, "all", cache, log)) for d in PAIRED_SETS}})
+        r = eval_paired(bic, "outdoor_rain_sample", "all", cache, log, skip_outdoor)
+        if r is not None:
+            board["comparisons"].append({"label": f"bicubic x{s} (rainy LR upsampled)", "scale": s,
+                                         "sets": {"outdoor_rain_sample": _set_summary(r)}})
         for name, path in drn_weights:
             dm, _ = weight_method(name, path)
             m2 = Method(f"{name}+bicubic-x{s}", dm.fingerprint, lambda x, dm=dm, s=s: _bicubic_up(dm.run(x), s),
                         scale=s, info={"file": path.name})
-            r = eval_paired(m2, "outdoor_rain_sample", "all", cache, log)
+            r = eval_paired(m2, "outdoor_rain_sample", "all", cache, log, skip_outdoor)
+            if r is None:
+                continue
             board["comparisons"].append({"label": f"{name} + bicubic x{s} (DRN on the rainy LR, then bicubic)",
                                          "scale": s, "weights": name,
                                          "sets": {"outdoor_rain_sample": _set_summary(r)},
@@ -537,7 +632,8 @@ def below_input(row: dict[str, Any]) -> list[str]:
 
 def _nr_common(pool: list[dict[str, Any]]) -> dict[str, float]:
     """Each row's mean rain measure over the real photos that every row of ``pool`` was scored on."""
-    common = set.intersection(*(set(r.get("nr_per_image") or {}) for r in pool)) if pool else set()
+    pool = [r for r in pool if r.get("nr_per_image")]
+    common = set.intersection(*(set(r["nr_per_image"]) for r in pool)) if pool else set()
     if not common:
         return {r["weights"]: r["nr_real"] for r in pool}
     return {r["weights"]: float(np.mean([r["nr_per_image"][k] for k in sorted(common)])) for r in pool}
@@ -548,14 +644,14 @@ def recommend(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"real_photos": None, "heavy": None, "light": None, "fallback": False}
     if not cand:
         return out
-    ok = [r for r in cand if not below_input(r) and r.get("nr_real") is not None]
-    pool = ok or [r for r in cand if r.get("nr_real") is not None]
+    ok = [r for r in cand if not below_input(r) and r.get("nr_per_image")]
+    pool = ok or [r for r in cand if r.get("nr_per_image")]
     out["fallback"] = not ok
     if pool:
         nr = _nr_common(pool)
         out["real_photos"] = min(pool, key=lambda r: nr[r["weights"]])["weights"]
-    out["heavy"] = max(cand, key=lambda r: gain(r, "rain100H"))["weights"]
-    out["light"] = max(cand, key=lambda r: gain(r, "rain100L"))["weights"]
+    out["heavy"] = max(cand, key=lambda r: gain(r, "rain100H") if gain(r, "rain100H") is not None else -1e9)["weights"]
+    out["light"] = max(cand, key=lambda r: gain(r, "rain100L") if gain(r, "rain100L") is not None else -1e9)["weights"]
     return out
 
 
@@ -590,7 +686,8 @@ def targets(board: dict[str, Any]) -> list[str]:
             a, b = gain(rows["sdsen"], d), gain(rows["dsen"], d)
             lines.append(f"S-DSEN >= DSEN on {d} (gain over input, same-subset input): {a:+.2f} vs {b:+.2f} "
                          f"[{'ok' if a >= b else 'not yet'}]")
-    if "msnet-semi" in rows and "msnet-sup" in rows:
+    if "msnet-semi" in rows and "msnet-sup" in rows and rows["msnet-semi"]["nr_per_image"] \
+            and rows["msnet-sup"]["nr_per_image"]:
         se, su = rows["msnet-semi"], rows["msnet-sup"]
         nr = _nr_common([se, su])
         a, b = nr["msnet-semi"], nr["msnet-sup"]
@@ -599,9 +696,9 @@ def targets(board: dict[str, Any]) -> list[str]:
         for d in SUBSET_SETS:
             diff = se["sets"][d]["psnr_y"] - su["sets"][d]["psnr_y"]
             lines.append(f"msnet-semi within 0.5 dB of msnet-sup on {d}: {diff:+.2f} [{'ok' if diff >= -0.5 else 'not yet'}]")
-    if "derain_sr-x2" in rows:
+    if "derain_sr-x2" in rows and rows["derain_sr-x2"]["sets"]["outdoor_rain_sample"]:
         sr = rows["derain_sr-x2"]["sets"]["outdoor_rain_sample"]["psnr_y"]
-        comps = [c for c in board["comparisons"] if c.get("scale") == 2 and "outdoor_rain_sample" in c["sets"]]
+        comps = [c for c in board["comparisons"] if c.get("scale") == 2 and c["sets"].get("outdoor_rain_sample")]
         for c in comps:
             v = c["sets"]["outdoor_rain_sample"]["psnr_y"]
             lines.append(f"derain_sr-x2 above {c['label'].split(' (')[0]} on outdoor_rain_sample: {sr:.2f} vs {v:.2f} "
@@ -615,18 +712,23 @@ def to_json(board: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(board, default=float))
 
 
-def _cell(s: dict[str, Any] | None, y: bool = True) -> str:
+def _cell(s: dict[str, Any] | None, y: bool = True, scale: int = 1) -> str:
     if not s:
         return "–"
     p, q = (s["psnr_y"], s["ssim_y"]) if y else (s["psnr_rgb"], s["ssim_rgb"])
     txt = f"{p:.2f} / {q:.3f}" if q is not None else f"{p:.2f}"
+    ip = s["input_psnr_y"] if y else s["input_psnr_rgb"]
+    base = "input" if scale == 1 else f"bicubic x{scale}"
     if s.get("subset", "all") != "all":
-        ip = s["input_psnr_y"] if y else s["input_psnr_rgb"]
-        txt += f" (n={s['n']}, {s['subset']}; input {ip:.2f})"
+        txt += f" (n={s['n']}, {s['subset']}; {base} {ip:.2f})"
+    elif scale > 1:
+        txt += f" ({base} {ip:.2f})"
     return txt
 
 
 def _nr_cell(r: dict[str, Any], inp: dict[str, Any]) -> str:
+    if r.get("nr_real") is None:
+        return "–"
     if r.get("nr_subset", "all") == "all":
         return f"{r['nr_real']:.2f}"
     ref = np.mean([inp["nr_per_image"][k] for k in r["nr_per_image"]])
@@ -645,17 +747,19 @@ def to_markdown(board: dict[str, Any]) -> str:
     load = "/".join(f"{v:.1f}" for v in m["loadavg"]) if m.get("loadavg") else "?"
     L = [f"Scoreboard of the shipped weights, generated {board['generated']} by `{board['command']}` on "
          f"{m['machine']} (load average {load} at the start; timings of each row in the JSON).", ""]
-    L.append("| weights | model | params | Rain100L (100) Y | Rain100H (100) Y | Outdoor-Rain sample (4) Y "
-             "| real photos: rain ↓ | CPU s / image |")
-    L.append("|---|---|---:|---|---|---|---:|---:|")
     inp = board["input"]
+    n = {d: inp["sets"][d]["n"] for d in PAIRED_SETS}
+    L.append(f"| weights | model | params | Rain100L ({n['rain100L']}) Y | Rain100H ({n['rain100H']}) Y "
+             f"| Outdoor-Rain sample ({n['outdoor_rain_sample']}) Y | real photos: rain ↓ | CPU s / image |")
+    L.append("|---|---|---:|---|---|---|---:|---:|")
     L.append(f"| *rainy input* | | | {_cell(inp['sets']['rain100L'])} | {_cell(inp['sets']['rain100H'])} | "
              f"{_cell(inp['sets']['outdoor_rain_sample'])} | {inp['nr_real']:.2f} | |")
     for r in board["rows"]:
         name = f"`{r['weights']}`" + (" (experiment)" if r["experiment"] else "")
         model = r["arch"] + (f" x{r['scale']} (LR input)" if r.get("scale", 1) > 1 else "")
-        L.append(f"| {name} | {model} | {r['params']:,} | {_cell(r['sets']['rain100L'])} | "
-                 f"{_cell(r['sets']['rain100H'])} | {_cell(r['sets']['outdoor_rain_sample'])} | "
+        sc = r.get("scale", 1)
+        L.append(f"| {name} | {model} | {r['params']:,} | {_cell(r['sets']['rain100L'], True, sc)} | "
+                 f"{_cell(r['sets']['rain100H'], True, sc)} | {_cell(r['sets']['outdoor_rain_sample'], True, sc)} | "
                  f"{_nr_cell(r, inp)} | {r['cpu_seconds_per_image']:.2f} |")
     for c in board["comparisons"]:
         sp = f"{c['cpu_seconds_per_image']:.2f}" if c.get("cpu_seconds_per_image") else ""
@@ -664,6 +768,10 @@ def to_markdown(board: dict[str, Any]) -> str:
     for p in board["papers"]:
         L.append(f"| *{p['label']}* | {p['arch']} | | {_paper_cell(p, 'rain100L')} | {_paper_cell(p, 'rain100H')} | "
                  f"{_paper_cell(p, 'outdoor_rain_sample')} | | |")
+    if board.get("pending"):
+        L.append("")
+        L.append("Not evaluated yet (no complete subset in the cache; the same command continues where it stopped): "
+                 + ", ".join(f"`{n}`" for n in board["pending"]) + ".")
     L.append("")
     rec = board["recommended"]
     L.append(f"Recommended: real photos **`{rec['real_photos']}`**, heavy rain **`{rec['heavy']}`**, light rain "
@@ -673,7 +781,8 @@ def to_markdown(board: dict[str, Any]) -> str:
     L.append("")
     L.append("PSNR (dB) / SSIM on the Y channel (MATLAB `rgb2ycbcr`, BT.601); RGB figures in the JSON and below. "
              "*real photos: rain* = no-reference rain measure (`derain_lib.nr_quality.rain_residual`, rain_excess, "
-             "lower = less visible rain) mean over the 13 photos of `real_rainy/`, each downscaled to at most 1 MP "
+             "lower = less visible rain) mean over the "
+             f"{len(inp['nr_per_image'])} photos of `real_rainy/`, each downscaled to at most 1 MP "
              "first (`msnet-semi` saw 9 of them unlabelled in training; the mean over the 4 held out is "
              "`nr_real_heldout` in the JSON). *CPU s / image*: CPU time of the model call on the 481x321 Rain100 "
              f"images with {board['machine']['threads']} torch thread(s) (for SR models on the LR input; wall-clock "
@@ -681,7 +790,7 @@ def to_markdown(board: dict[str, Any]) -> str:
              "image in sorted order; every20: every 20th) were scored on a fixed subset because the model is slow "
              "on this CPU; the input on those images is given beside them. "
              "SR rows (x2/x4) get the rainy image bicubic-downsampled and are scored at full resolution; their "
-             "`input` is the bicubic row of the same scale. Paper rows are figures we did not run "
+             "input is that LR image bicubic-upsampled (given beside them), not the rainy input row. Paper rows are figures we did not run "
              "(sources in `derain_lib/weights/scoreboard.json`, `papers`).")
     L.append("")
     L.append("RGB PSNR / SSIM:")
@@ -691,64 +800,88 @@ def to_markdown(board: dict[str, Any]) -> str:
     L.append(f"| *rainy input* | {_cell(inp['sets']['rain100L'], False)} | {_cell(inp['sets']['rain100H'], False)} | "
              f"{_cell(inp['sets']['outdoor_rain_sample'], False)} |")
     for r in board["rows"]:
-        L.append(f"| `{r['weights']}` | {_cell(r['sets']['rain100L'], False)} | {_cell(r['sets']['rain100H'], False)} "
-                 f"| {_cell(r['sets']['outdoor_rain_sample'], False)} |")
+        sc = r.get("scale", 1)
+        L.append(f"| `{r['weights']}` | {_cell(r['sets']['rain100L'], False, sc)} | "
+                 f"{_cell(r['sets']['rain100H'], False, sc)} | {_cell(r['sets']['outdoor_rain_sample'], False, sc)} |")
     for c in board["comparisons"]:
         L.append(f"| *{c['label']}* | {_cell(c['sets'].get('rain100L'), False)} | "
                  f"{_cell(c['sets'].get('rain100H'), False)} | {_cell(c['sets'].get('outdoor_rain_sample'), False)} |")
     return "\n".join(L) + "\n"
 
 
+def _spread(ys: list[float], gap: float) -> list[float]:
+    """Label heights near ``ys`` at least ``gap`` apart (in the order of ys), as close to ys as that allows."""
+    order = sorted(range(len(ys)), key=lambda i: ys[i])
+    out = list(ys)
+    for k in range(1, len(order)):
+        i, j = order[k], order[k - 1]
+        out[i] = max(out[i], out[j] + gap)
+    return out
+
+
 def plot(board: dict[str, Any], path: str | Path) -> Path:
-    """Y-PSNR on rain100L and rain100H against seconds per image (log x), papers' figures at the right edge."""
+    """Y-PSNR on rain100L and rain100H against CPU seconds per image (log x); one labelled point per weight, the
+    input as a dashed line, the papers' / authors' figures as horizontal lines (no time known) in the legend."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     colors = {"drn": "tab:blue", "msnet": "tab:orange", "dsen": "tab:green", "sdsen": "tab:olive",
               "derain_sr": "tab:purple"}
-    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5))
+    paper_colors = ["firebrick", "darkmagenta", "darkgoldenrod", "teal", "saddlebrown", "crimson"]
+    fig, axes = plt.subplots(1, 2, figsize=(16, 8.5))
     times = [r["cpu_seconds_per_image"] for r in board["rows"] if r["cpu_seconds_per_image"]]
-    lo, hi = (min(times) / 2, max(times) * 12) if times else (0.1, 10)
+    lo, hi = (min(times) / 2, max(times) * 6) if times else (0.1, 10)
     for ax, d in zip(axes, SUBSET_SETS):
         inp = board["input"]["sets"][d]["psnr_y"]
-        ax.axhline(inp, ls="--", color="gray", lw=1.2)
-        ax.text(lo * 1.05, inp + 0.15, f"rainy input {inp:.2f}", color="gray", fontsize=9, va="bottom")
+        ax.axhline(inp, ls="--", color="gray", lw=1.3, label=f"rainy input: {inp:.2f}")
         ys = [inp]
+        pts = []
         for r in board["rows"]:
             s = r["sets"][d]
             x, y = r["cpu_seconds_per_image"], s["psnr_y"]
             ys.append(y)
             sr = r.get("scale", 1) > 1
-            mk = "s" if sr else "o"
-            face = "none" if r["experiment"] else colors.get(r["arch"], "k")
-            ax.scatter([x], [y], s=60, marker=mk, facecolors=face, edgecolors=colors.get(r["arch"], "k"),
-                       linewidths=1.5, zorder=3)
-            lab = r["weights"] + (" (exp.)" if r["experiment"] else "") + (" [LR in]" if sr else "")
+            c = colors.get(r["arch"], "k")
+            ax.scatter([x], [y], s=70, marker="s" if sr else "o", facecolors="none" if r["experiment"] else c,
+                       edgecolors=c, linewidths=1.6, zorder=3)
+            lab = r["weights"] + (" (exp.)" if r["experiment"] else "") + (" [LR input]" if sr else "")
             if s["subset"] != "all":
                 lab += f" [n={s['n']}]"
-            ax.annotate(lab, (x, y), xytext=(6, 3), textcoords="offset points", fontsize=8.5)
-        for p in board["papers"]:
-            s = p["sets"].get(d)
-            if not s:
-                continue
-            ys.append(s["psnr_y"])
-            style = ":" if p["kind"] == "paper" else "-."
-            ax.axhline(s["psnr_y"], ls=style, color="firebrick", lw=1)
-            ax.scatter([hi / 1.3], [s["psnr_y"]], marker="*", s=120, color="firebrick", zorder=3)
-            ax.annotate(f"{p['label']}: {s['psnr_y']:.2f}", (hi / 1.3, s["psnr_y"]), xytext=(-8, 4),
-                        textcoords="offset points", fontsize=8, color="firebrick", ha="right")
+            pts.append((x, y, lab))
+        for k, p in enumerate(p for p in board["papers"] if d in p["sets"]):
+            v = p["sets"][d]["psnr_y"]
+            ys.append(v)
+            ax.axhline(v, ls=":" if p["kind"] == "paper" else "-.", lw=1.4, color=paper_colors[k % len(paper_colors)],
+                       label=f"{p['label']}: {v:.2f}")
+        y0, y1 = min(ys) - 1.5, max(ys) + 1.5
+        ax.set_ylim(y0, y1)
+        # labels: to the right of each point, nudged apart within groups of nearby x (log scale)
+        pts.sort(key=lambda t: t[0])
+        groups: list[list[tuple[float, float, str]]] = []
+        for t in pts:
+            if groups and np.log10(t[0]) - np.log10(groups[-1][-1][0]) < 0.35:
+                groups[-1].append(t)
+            else:
+                groups.append([t])
+        for g in groups:
+            ly = _spread([t[1] for t in g], (y1 - y0) * 0.045)
+            for (x, y, lab), yy in zip(g, ly):
+                ax.annotate(lab, (x, y), xytext=(x * 1.12, yy), fontsize=8.5, va="center",
+                            arrowprops=dict(arrowstyle="-", lw=0.5, color="0.5") if abs(yy - y) > 1e-9 else None)
         ax.set_xscale("log")
         ax.set_xlim(lo, hi)
-        ax.set_ylim(min(ys) - 1.5, max(ys) + 1.5)
         n = board["input"]["sets"][d]["n"]
-        ax.set_title(f"{d} ({n} pairs): Y-PSNR vs time per image", fontsize=11)
-        ax.set_xlabel(f"CPU seconds per 481x321 image, {board['machine']['threads']} thread(s) (log scale)")
+        ax.set_title(f"{d} ({n} pairs): Y-PSNR vs CPU time per image", fontsize=11)
+        ax.set_xlabel(f"CPU seconds per 481x321 image, {board['machine']['threads']} torch thread(s), log scale")
         ax.set_ylabel("Y-PSNR (dB)")
         ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=8.5, ncol=1, frameon=False)
     m = board["machine"]
-    fig.suptitle(f"Shipped weights, {board['generated']}, {m['machine']}.  Filled: shipped, hollow: experiment, "
-                 f"square: SR (LR input); red stars/lines: papers' and authors' figures (no time)", fontsize=9.5)
+    fig.suptitle(f"Shipped weights, {board['generated']}, {m['machine']}.\nFilled: shipped, hollow: experiment, "
+                 "square: joint derain+SR (bicubic-downsampled input, scored at full size).\nLines: rainy input "
+                 "(dashed); papers' tables (dotted) and the authors' released weights (dash-dot), no time known.",
+                 fontsize=10)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

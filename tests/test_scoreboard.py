@@ -106,7 +106,7 @@ def test_slow_weight_gets_a_subset_by_measured_speed(tiny):
 
 
 def _row(name, l_gain, h_gain, nr, experiment=False):
-    return {"weights": name, "experiment": experiment, "scale": 1, "nr_real": nr,
+    return {"weights": name, "experiment": experiment, "scale": 1, "nr_real": nr, "nr_per_image": {"p0": nr},
             "sets": {"rain100L": {"psnr_y": 27 + l_gain, "input_psnr_y": 27.0, "n": 100, "subset": "all"},
                      "rain100H": {"psnr_y": 14 + h_gain, "input_psnr_y": 14.0, "n": 100, "subset": "all"}}}
 
@@ -121,3 +121,32 @@ def test_recommended_rule_and_check():
     flags = sb.check({"rows": rows})
     assert len(flags) == 1 and flags[0].startswith("low-nr-but-hurts: rain100L")
     assert sb.recommend([_row("a", -1, 1, 2.0), _row("b", -2, 1, 1.0)])["fallback"] is True
+
+
+def test_sr_weight_uses_the_lr_protocol(tiny):
+    """An SR weight gets the bicubic-downsampled rainy image; its input is the bicubic row of the same scale."""
+    torch.manual_seed(0)
+    save_weights(build_model("derain_sr", scale=2, features=8, n_rcab=1, stage1_features=4),
+                 tiny["weights"] / "sr-tiny.safetensors")
+    board = _build(tiny, weights=["sr-tiny", "drn-tiny"])
+    sr = next(r for r in board["rows"] if r["weights"] == "sr-tiny")
+    assert sr["scale"] == 2
+    bic = next(c for c in board["comparisons"] if c["label"].startswith("bicubic x2"))
+    d = "outdoor_rain_sample"
+    assert sr["sets"][d]["input_psnr_y"] == pytest.approx(bic["sets"][d]["psnr_y"], abs=1e-9)
+    for d in sb.PAIRED_SETS:
+        assert sr["sets"][d]["input_psnr_y"] != pytest.approx(board["input"]["sets"][d]["psnr_y"])
+    assert "(bicubic x2 " in sb.to_markdown(board)
+    drn_bic = [c for c in board["comparisons"] if c.get("weights") == "drn-tiny"]
+    assert len(drn_bic) == 1 and set(drn_bic[0]["sets"]) == {"outdoor_rain_sample"}
+    assert board["recommended"]["heavy"] == "drn-tiny"  # SR weights are not offered for photos
+
+
+def test_cached_only_evaluates_nothing_and_lists_the_rest(tiny):
+    _build(tiny, weights=["drn-tiny"], subset="every5")
+    c = sb.Cache(tiny["cache"])
+    board = _build(tiny, cached_only=True, cache=c)
+    assert c.computed == []
+    assert [r["weights"] for r in board["rows"]] == ["drn-tiny"] and board["pending"] == ["drn-exp"]
+    assert board["rows"][0]["sets"]["rain100L"]["subset"] == "every5"  # the densest complete subset
+    assert "Not evaluated yet" in sb.to_markdown(board) and "`drn-exp`" in sb.to_markdown(board)
