@@ -282,8 +282,17 @@ class Cache:
         d["sets"].setdefault(self.set_key(set_name), {})[name] = row
         if self.dir is None:
             return
+        if self._file(m.key).exists():  # merge what another process wrote meanwhile (several runs may share it)
+            try:
+                disk = json.loads(self._file(m.key).read_text())
+            except json.JSONDecodeError:
+                disk = {}
+            if disk.get("fingerprint") == m.fingerprint and disk.get("protocol") == PROTOCOL:
+                for k, rows in disk.get("sets", {}).items():
+                    for n, r in rows.items():
+                        d["sets"].setdefault(k, {}).setdefault(n, r)
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._file(m.key).with_suffix(".tmp")
+        tmp = self._file(m.key).with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(d, indent=0, sort_keys=True))
         tmp.replace(self._file(m.key))
 
