@@ -1,73 +1,77 @@
-"""DRN inference speed: our fast path vs. a straightforward eager PyTorch implementation.
+"""DRN inference speed on the CPU: our ``derain()`` and ``model(x)`` against the authors' forward.
 
 Usage::
 
-    python benchmarks/bench_drn.py                      # 2 threads, 481x321 and 1024x1024, CPU (+ CUDA if present)
-    python benchmarks/bench_drn.py --threads 2 --repeats 7 --sizes 481x321 1024x1024 --weights drn-mixed
-    python benchmarks/bench_drn.py --sizes 481x321 --compile   # also torch.compile(eager) and torch.compile(fast)
+    python benchmarks/bench_drn.py                                  # 1 and 2 threads, 481x321 and 1024x1024
+    python benchmarks/bench_drn.py --threads 2 --sizes 481x321 --repeats 7 --weights drn-heavy
+    python benchmarks/bench_drn.py --threads 1 --sizes 481x321 --profile   # where the time goes (torch.profiler)
+    python benchmarks/bench_drn.py --json out.json                  # also write the rows as JSON
 
-The reference (:class:`EagerDRN` below) is the network written the obvious way, as in the official code
-(github.com/csdwren/DRN): NCHW tensors, ``torch.cat((y, x), 1)`` in every stage, ``nn.Sequential`` blocks,
-``F.relu(block(x) + x)``, under ``torch.no_grad()``.  It loads the *same* state dict as
-:class:`derain_lib.models.drn.DRN`, and the script asserts that both outputs agree within 1e-4 before timing.
+The reference is :class:`derain_lib.models.drn_reference.AuthorsDRN`, the authors' released forward
+(github.com/csdwren/DRN ``network.py``) op for op: NCHW float32, ``torch.cat((input, x), 1)`` in every stage,
+``nn.Sequential`` blocks, ``F.relu(res_conv(x) + x)``, nothing cached, under ``torch.no_grad()``; it holds a
+copy of the same weights.  Three variants are timed on the same image:
 
-Timing: the two variants are interleaved (A, B, A, B, ...) after one warm-up call each, and the medians are
-reported, because the machine may be shared; the load average before and after is printed.  On a loaded
-machine the wall-clock figures swing with other processes; the process CPU time (``time.process_time``, summed
-over this process's threads) measures the work done and is printed beside them.
+* ``authors``: ``AuthorsDRN(x)`` on the float tensor (what their test script times);
+* ``model(x)``: our :class:`~derain_lib.models.drn.DRN` in eval mode under ``torch.no_grad()``;
+* ``derain()``: :func:`derain_lib.infer.derain` on the uint8 image, the path users call (uint8 -> float,
+  the model, clamp and rounding back to uint8 included).
+
+The 481x321 image is Rain100H ``rainy/001.png`` from the data root (a synthetic one when it is absent); the
+1024x1024 image is that photo resized (or synthetic).  Before timing, the script checks max |model(x) - authors|
+<= 1e-4 and that ``derain()``'s uint8 output matches the reference's rounded output (differences of one level
+only where the float outputs straddle a rounding boundary).
+
+Timing: the variants run interleaved (``derain_lib.bench.interleaved``: A, B, C, A, B, C, ...) after a warm-up,
+and the median wall time is reported beside the median process CPU time (all threads summed), because the
+machine may be shared; the load average before and after is printed.  GFLOP/s counts the convolutions'
+multiply-adds analytically (2 FLOP each; 142.3 GFLOP for 481x321 at T = R = 7) and is compared with the
+machine's measured single-precision matrix-multiply rate (2048^3 ``torch.mm`` at the same thread count), a
+practical peak.  Shipped weights are the default: random initial weights make activations decay through the
+210 layers into subnormal floats, which slows every variant for reasons unrelated to deraining.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import platform
 import statistics
 import sys
 import time
 
+import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from derain_lib.bench import interleaved, machine_info  # noqa: E402
+from derain_lib.infer import derain  # noqa: E402
+from derain_lib.io import to_tensor, to_uint8  # noqa: E402
 from derain_lib.models.drn import DRN  # noqa: E402
+from derain_lib.models.drn_reference import from_drn  # noqa: E402
+
+REAL_IMAGE = "rain100H/rainy/001.png"  # 481x321, under the data root
 
 
-class EagerDRN(nn.Module):
-    """Reference: DRN written plainly (same parameter names as the official code and as ``DRN``)."""
-
-    def __init__(self, stages=7, recursions=7, features=16):
-        super().__init__()
-        self.stages, self.recursions = stages, recursions
-        self.conv0 = nn.Sequential(nn.Conv2d(6, features, 3, 1, 1), nn.ReLU())
-        self.res_conv1 = nn.Sequential(nn.Conv2d(features, features, 3, 1, 1), nn.ReLU(),
-                                       nn.Conv2d(features, features, 3, 1, 1), nn.ReLU())
-        self.res_conv2 = nn.Sequential(nn.Conv2d(features, features, 3, 1, 1), nn.ReLU(),
-                                       nn.Conv2d(features, features, 3, 1, 1), nn.ReLU())
-        self.conv = nn.Sequential(nn.Conv2d(features, 3, 3, 1, 1))
-
-    def forward(self, y):
-        x = y
-        for _ in range(self.stages):
-            x = torch.cat((y, x), 1)
-            x = self.conv0(x)
-            for _ in range(self.recursions):
-                x = F.relu(self.res_conv1(x) + x)
-                x = F.relu(self.res_conv2(x) + x)
-            x = y + self.conv(x)
-        return x
+def drn_flops(h: int, w: int, stages: int, recursions: int, features: int = 16, channels: int = 3) -> float:
+    """Multiply-adds x 2 of all convolutions: T * (conv0 2c->f + 4R f->f + conv f->c), 3x3 kernels."""
+    per_pixel = 2 * 9 * (2 * channels * features + 4 * recursions * features * features + features * channels)
+    return float(h * w * stages * per_pixel)
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+def sgemm_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
+    """Measured float32 matrix-multiply rate at ``threads`` threads (a practical peak of this CPU)."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_wall(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _wall(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def loadavg() -> str:
@@ -77,89 +81,137 @@ def loadavg() -> str:
         return "n/a"
 
 
-def timed(fn, x, sync):
-    """(wall seconds, process CPU seconds summed over threads, output)."""
-    c0, t0 = time.process_time(), time.perf_counter()
-    out = fn(x)
-    sync()
-    return time.perf_counter() - t0, time.process_time() - c0, out
+def test_image(size: str) -> tuple[np.ndarray, str]:
+    """uint8 (H, W, 3) of ``WxH``: the Rain100H photo (resized when needed), else synthetic."""
+    from PIL import Image
+
+    from derain_lib.paths import data_root
+
+    w, h = (int(v) for v in size.lower().split("x"))
+    path = data_root() / REAL_IMAGE
+    if path.is_file():
+        img = Image.open(path).convert("RGB")
+        src = REAL_IMAGE
+        if img.size != (w, h):
+            img, src = img.resize((w, h), Image.BICUBIC), f"{REAL_IMAGE} resized to {w}x{h}"
+        return np.asarray(img), src
+    rng = np.random.default_rng(1)
+    return (rng.random((h, w, 3)) * 255).astype(np.uint8), "synthetic (data root absent)"
 
 
-def bench(fast, ref, x, repeats, sync):
+def load(weights: str | None) -> tuple[DRN, str]:
+    from derain_lib.checkpoint import list_weights, load_model
+
+    name = weights or next((n for n in ("drn-heavy", "drn-mixed") if n in list_weights()), None)
+    if name is None:
+        print("warning: no DRN weights shipped; random weights (subnormal activations slow every variant)")
+        torch.manual_seed(0)
+        return DRN().eval(), "random"
+    return load_model(name, device="cpu").eval(), name
+
+
+def bench_one(model: DRN, img: np.ndarray, threads: int, repeats: int) -> dict:
+    torch.set_num_threads(threads)
+    ref = from_drn(model)
+    x = to_tensor(img)
+    cpu: dict[str, list[float]] = {"authors": [], "model(x)": [], "derain()": []}
+
+    def timed(name, fn):
+        def run():
+            c0 = time.process_time()
+            fn()
+            cpu[name].append(time.process_time() - c0)
+        return run
+
     with torch.no_grad():
-        # warm-up (oneDNN primitive creation) + correctness check
-        _, _, a = timed(fast, x, sync)
-        _, _, b = timed(ref, x, sync)
-        err = (a - b).abs().max().item()
+        want = ref(x)[0]
+        got = model(x)
+        err = (got - want).abs().max().item()
         if err > 1e-4:
-            raise AssertionError(f"fast path differs from the eager reference: max |diff| = {err:.3g} > 1e-4")
-        tf, tr, cf, cr = [], [], [], []
-        for _ in range(repeats):          # interleave A, B, A, B ...
-            w, c, _ = timed(ref, x, sync)
-            tr.append(w), cr.append(c)
-            w, c, _ = timed(fast, x, sync)
-            tf.append(w), cf.append(c)
-    med = statistics.median
-    return med(tf), med(tr), err, tf, tr, med(cf), med(cr)
+            raise AssertionError(f"model(x) differs from the authors' forward: max |diff| = {err:.3g} > 1e-4")
+    out = derain(img, model)
+    levels = np.abs(out.astype(np.int16) - to_uint8(want).astype(np.int16))
+    if levels.max() > 1:
+        raise AssertionError(f"derain() differs from the reference by {levels.max()} uint8 levels")
+
+    def authors():
+        with torch.no_grad():
+            ref(x)
+
+    def ours():
+        with torch.no_grad():
+            model(x)
+
+    fns = {"authors": timed("authors", authors), "model(x)": timed("model(x)", ours),
+           "derain()": timed("derain()", lambda: derain(img, model))}
+    wall = interleaved(fns, repeats=repeats, warmup=1)
+    med_cpu = {k: statistics.median(v[1:]) for k, v in cpu.items()}  # drop the warm-up call
+    flops = drn_flops(img.shape[0], img.shape[1], model.config.stages, model.config.recursions)
+    return {
+        "threads": threads, "size": f"{img.shape[1]}x{img.shape[0]}", "repeats": repeats,
+        "wall_s": wall, "cpu_s": med_cpu,
+        "speedup_wall": {k: wall["authors"] / v for k, v in wall.items()},
+        "speedup_cpu": {k: med_cpu["authors"] / v for k, v in med_cpu.items()},
+        "gflop": flops / 1e9, "gflops_wall": {k: flops / v / 1e9 for k, v in wall.items()},
+        "max_abs_diff_model": err, "derain_levels_off_by_one": float((levels > 0).mean()),
+    }
+
+
+def profile(model: DRN, img: np.ndarray, threads: int, rows: int = 12) -> str:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    torch.set_num_threads(threads)
+    x = to_tensor(img)
+    with torch.no_grad():
+        model(x)
+        with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as p:
+            model(x)
+    return p.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=rows,
+                                                           max_name_column_width=36, max_shapes_column_width=60)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--sizes", nargs="+", default=["481x321", "1024x1024"], help="WxH")
-    ap.add_argument("--weights", default=None, help="shipped weight name or .safetensors (default: seeded random)")
-    ap.add_argument("--device", default="all", choices=["all", "cpu", "cuda"])
-    ap.add_argument("--compile", action="store_true",
-                    help="also time torch.compile of both variants (needs a C++ compiler on CPU; compile time is "
-                         "reported separately)")
+    ap.add_argument("--weights", default=None, help="shipped DRN weight name or .safetensors (default: drn-heavy)")
+    ap.add_argument("--profile", action="store_true", help="print a torch.profiler table of model(x) per setting")
+    ap.add_argument("--no-peak", action="store_true", help="skip the matrix-multiply peak measurement")
+    ap.add_argument("--json", help="write the rows to this JSON file")
     args = ap.parse_args(argv)
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    if args.weights:
-        from derain_lib.checkpoint import load_model
-        model = load_model(args.weights, device="cpu")
-    else:
-        model = DRN()
-    model.eval()
-    ref = EagerDRN(model.config.stages, model.config.recursions, model.config.features).eval()
-    ref.load_state_dict(model.state_dict(), strict=True)
-
-    print(f"machine: {platform.platform()} | cpu: {cpu_model()} | logical cpus: {os.cpu_count()}")
-    print(f"torch {torch.__version__} | threads: {torch.get_num_threads()} | weights: {args.weights or 'random'}"
-          f" | T={model.config.stages} R={model.config.recursions} | load avg before: {loadavg()}")
-    devices = ["cpu"] if args.device == "cpu" else []
-    if args.device in ("all", "cuda") and torch.cuda.is_available():
-        devices.append("cuda")
-    if args.device == "all":
-        devices.insert(0, "cpu")
+    model, name = load(args.weights)
+    threads0 = torch.get_num_threads()
+    print(f"machine: {machine_info()}")
+    print(f"weights: {name} | T={model.config.stages} R={model.config.recursions} | load avg before: {loadavg()}")
     rows = []
-    for dev in devices:
-        sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-        model.to(dev), ref.to(dev)
+    try:
+        peaks = {t: (None if args.no_peak else sgemm_gflops(t)) for t in args.threads}
         for size in args.sizes:
-            w, h = (int(v) for v in size.lower().split("x"))
-            x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1)).to(dev)
-            tf, tr, err, all_f, all_r, cf, cr = bench(model, ref, x, args.repeats, sync)
-            rows.append((dev, size, tr, tf, tr / tf, err, cr, cf))
-            print(f"{dev:4s} {size:>9s}: wall: eager {tr:7.3f} s | fast {tf:7.3f} s | speed-up x{tr / tf:4.2f} || "
-                  f"CPU time: eager {cr:7.3f} s | fast {cf:7.3f} s | x{cr / cf:4.2f} || max|diff| {err:.1e}",
-                  flush=True)
-            print(f"     wall runs: eager {[round(v, 2) for v in all_r]} fast {[round(v, 2) for v in all_f]}")
-            if args.compile:
-                for name, mod in (("eager", ref), ("fast", model)):
-                    comp = torch.compile(mod, dynamic=False)
-                    with torch.no_grad():
-                        t_first, _, out = timed(comp, x, sync)       # includes compilation
-                        err_c = (out - mod(x)).abs().max().item()
-                        if err_c > 1e-4:
-                            raise AssertionError(f"torch.compile({name}) differs by {err_c:.3g} > 1e-4")
-                        runs = [timed(comp, x, sync)[0] for _ in range(args.repeats)]
-                    tc = statistics.median(runs)
-                    print(f"     torch.compile({name}): {tc:7.3f} s (first call with compilation {t_first:6.1f} s) | "
-                          f"vs eager x{tr / tc:4.2f} | vs fast x{tf / tc:4.2f} | max|diff| {err_c:.1e}", flush=True)
+            img, src = test_image(size)
+            for t in args.threads:
+                r = bench_one(model, img, t, args.repeats)
+                r.update(image=src, weights=name, sgemm_gflops=peaks[t])
+                rows.append(r)
+                w, c = r["wall_s"], r["cpu_s"]
+                peak = f" of {peaks[t]:.0f} (sgemm)" if peaks[t] else ""
+                print(f"{r['size']:>9s} {t} thr | wall: authors {w['authors']:6.3f} s, model(x) {w['model(x)']:6.3f} s "
+                      f"(x{r['speedup_wall']['model(x)']:.2f}), derain() {w['derain()']:6.3f} s "
+                      f"(x{r['speedup_wall']['derain()']:.2f}) | CPU: authors {c['authors']:6.3f} s, model(x) "
+                      f"{c['model(x)']:6.3f} s (x{r['speedup_cpu']['model(x)']:.2f}), derain() {c['derain()']:6.3f} s "
+                      f"(x{r['speedup_cpu']['derain()']:.2f}) | GFLOP/s (wall) authors "
+                      f"{r['gflops_wall']['authors']:.0f}, derain() {r['gflops_wall']['derain()']:.0f}{peak} | "
+                      f"max|diff| {r['max_abs_diff_model']:.1e} | {src}", flush=True)
+                if args.profile:
+                    print(profile(model, img, t))
+    finally:
+        torch.set_num_threads(threads0)
     print(f"load avg after: {loadavg()}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine_info(), "rows": rows}, f, indent=2)
     return rows
 
 

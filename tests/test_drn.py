@@ -162,29 +162,53 @@ def test_shipped_weights_load_strictly():
         assert y.shape == x.shape and torch.isfinite(y).all()
 
 
-def test_speed_benchmark_reference_equals_fast_path():
-    """benchmarks/bench_drn.py runs end to end on a tiny image, and its eager reference (the network written
-    plainly, as in the official code) computes what DRN's fast path computes, within 1e-4 (the script asserts it)."""
+def test_speed_benchmark_runs_against_the_authors_forward():
+    """benchmarks/bench_drn.py runs end to end on a tiny image (it asserts max |diff| <= 1e-4 against the
+    authors' forward before timing), and its reference is independent code: perturbing one of its weights breaks
+    the equality."""
     import importlib.util
     from pathlib import Path
+
+    from derain_lib.models.drn_reference import AuthorsDRN, from_drn
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_drn.py"
     spec = importlib.util.spec_from_file_location("bench_drn", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     threads = torch.get_num_threads()
-    try:
-        rows = bench.main(["--sizes", "37x23", "--repeats", "1", "--device", "cpu", "--threads", "1"])
-    finally:
-        torch.set_num_threads(threads)
-    (dev, size, t_ref, t_fast, ratio, err, _, _), = rows
-    assert (dev, size) == ("cpu", "37x23") and err < 1e-4 and t_ref > 0 and t_fast > 0
-    # and the reference really is independent code: perturbing one of its weights breaks the equality
-    ref = bench.EagerDRN()
-    model = bench.DRN()
-    ref.load_state_dict(model.state_dict())
+    rows = bench.main(["--sizes", "37x23", "--repeats", "1", "--threads", "1", "--no-peak"])
+    assert torch.get_num_threads() == threads
+    (row,) = rows
+    assert row["size"] == "37x23" and row["max_abs_diff_model"] < 1e-4
+    assert set(row["wall_s"]) == {"authors", "model(x)", "derain()"} and min(row["wall_s"].values()) > 0
+    assert bench.drn_flops(321, 481, 7, 7) == pytest.approx(142.25e9, rel=1e-3)  # the issue's ~142 GFLOP
+
+    model = randomised(DRN(DRN.Config(stages=3, recursions=2)), seed=7, std=0.05).eval()
+    ref = from_drn(model)
+    assert isinstance(ref, AuthorsDRN) and not ref.training
     x = torch.rand(1, 3, 20, 24)
     with torch.no_grad():
-        torch.testing.assert_close(ref(x), model(x), atol=1e-4, rtol=0)
+        torch.testing.assert_close(ref(x)[0], model(x), atol=1e-4, rtol=0)
+        assert (ref(x)[0] - x).abs().max() > 1e-2
         ref.res_conv2[2].bias.add_(1e-2)
-        assert (ref(x) - model(x)).abs().max() > 1e-4
+        assert (ref(x)[0] - model(x)).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("concat", ["input_first", "x_first"])
+def test_authors_reference_equals_both_of_our_paths(concat):
+    """The authors' forward (either concatenation order, weights arranged by from_drn) equals our training
+    path and our fused inference path, stage by stage, on odd sizes and a batch of two."""
+    from derain_lib.models.drn_reference import from_drn
+
+    model = randomised(DRN(DRN.Config(stages=4, recursions=3)), seed=8, std=0.05).eval()
+    ref = from_drn(model, concat=concat)
+    x = torch.rand(2, 3, 19, 26, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        want, want_stages = ref(x)
+        _, fast = model(x, return_stages=True)
+        aten = model._forward_fast_aten(x, keep_stages=True)
+        again = model(x)
+    slow = model._forward_reference(x)
+    for a, b, c, d in zip(want_stages, fast, aten, slow):
+        assert (a - b).abs().max() < 1e-5 and (a - c).abs().max() < 1e-5 and (a - d.detach()).abs().max() < 1e-5
+    assert torch.equal(fast[-1], again)  # deterministic; return_stages does not change the result

@@ -217,3 +217,46 @@ def test_symmetry_aggregation_maps_p4_features_to_rotating_planes(hw):
     w = agg.weight.detach()
     explicit = sum(torch.rot90(torch.roll(w, r, dims=2), r, dims=(-2, -1)) for r in range(4)) / 4
     torch.testing.assert_close(agg.filter_bank(), explicit.reshape(2, 12, 5, 5))
+
+
+@pytest.mark.parametrize("name,cfg", [
+    ("dsen", {}), ("dsen", dict(backbone="cnn")), ("dsen", dict(aggregation="conv_free")), ("dsen", dict(se=False)),
+    ("sdsen", dict(stages=3)), ("sdsen", dict(stages=3, link="add")), ("sdsen", dict(stages=2, link="none")),
+    ("sdsen", dict(stages=2, backbone="cnn")),
+])
+def test_fast_eval_path_equals_reference_path(name, cfg):
+    """Eval + no_grad takes _Body.forward_fast (channels-last, fused oneDNN ops, split concatenation); it computes
+    the reference path's function, stage by stage, within float32 rounding (relative to the output scale)."""
+    torch.manual_seed(0)
+    m = build_model(name, **cfg).eval()
+    _perturb(m)
+    x = torch.rand(2, 3, 15, 22)
+    with torch.no_grad():
+        assert m.body.fast_ok(x) or not D._MKLDNN_FUSED
+        fast = m(x, return_stages=True)
+    with torch.enable_grad():       # autograd on: the reference path
+        assert not m.body.fast_ok(x)
+        ref = m(x, return_stages=True)
+    if name == "dsen":
+        pairs = [(fast[0], ref[0])] + [(fast[1][k], ref[1][k]) for k in ("rain", "features", "aggregated")]
+    else:
+        pairs = list(zip(fast[1], ref[1]))
+    for a, b in pairs:
+        assert a.shape == b.shape and a.is_contiguous()
+        assert (a - b.detach()).abs().max() <= 1e-5 * max(1.0, b.abs().max().item())
+    assert (ref[0] - x).abs().max() > 1e-2  # the network changes the image
+
+
+def test_shipped_weights_fast_path_within_1e4():
+    from derain_lib.checkpoint import list_weights, load_model
+    names = [n for n in ("dsen", "sdsen") if n in list_weights()]
+    if not names:
+        pytest.skip("no DSEN weights shipped")
+    x = torch.rand(1, 3, 24, 31, generator=torch.Generator().manual_seed(0))
+    for n in names:
+        m = load_model(n, device="cpu")
+        with torch.no_grad():
+            fast = m(x)
+        with torch.enable_grad():
+            ref = m(x)
+        assert (fast - ref.detach()).abs().max() <= 1e-4

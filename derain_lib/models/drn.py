@@ -26,10 +26,11 @@ lambda = (0.1, 0.2, ..., 0.6, 1.7) for T = 7; :func:`stage_weights` generalises 
 Module and state-dict names follow the official code (``conv0``, ``res_conv1``, ``res_conv2``, ``conv``), so a
 state dict of the released ``DRN`` model maps onto this one key for key.
 
-Speed: in eval mode without autograd, :meth:`DRN.forward` takes :meth:`DRN._forward_fast` (the same arithmetic,
-arranged for the CPU: channels-last memory, the y-half of ``f_in`` computed once per image, fused in-place
-ReLU/adds and no per-stage concatenation).  ``benchmarks/bench_drn.py`` compares it against a plain eager
-implementation and checks that the outputs agree within 1e-4.
+Speed: in eval mode without autograd, :meth:`DRN.forward` takes :meth:`DRN._forward_fast` (the same function,
+arranged for the CPU: channels-last memory, the y-part of ``f_in`` computed once per image, ReLU and sums fused
+into oneDNN convolutions that write into three reused buffers, no per-stage concatenation).
+``benchmarks/bench_drn.py`` times it (and ``derain()``) against the authors' forward written op for op
+(:mod:`derain_lib.models.drn_reference`) and checks that the outputs agree within 1e-4.
 """
 from __future__ import annotations
 
@@ -64,6 +65,17 @@ def stage_weights(T: int) -> list[float]:
     if T == 1:
         return [1.7]
     return [round(0.6 * t / (T - 1), 10) for t in range(1, T)] + [1.7]
+
+
+_MKLDNN_FUSED = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise_")
+_PAD, _ONE = [1, 1], [1, 1]
+
+
+def _conv_sum_(out: torch.Tensor, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
+               relu: bool) -> torch.Tensor:
+    """``out <- act(out + conv3x3(x; w, b))`` in place, one oneDNN convolution with a sum (+ ReLU) post-op."""
+    return torch.ops.mkldnn._convolution_pointwise_.binary(
+        out, x, w, b, _PAD, _ONE, _ONE, 1, "add", 1.0, "relu" if relu else None, [], None)
 
 
 class DRN(nn.Module):
@@ -107,14 +119,54 @@ class DRN(nn.Module):
     # -- fast inference path ----------------------------------------------------------------------------------
     @torch.no_grad()
     def _forward_fast(self, y: torch.Tensor, keep_stages: bool = False) -> list[torch.Tensor]:
-        """Same function as :meth:`_forward_reference`, arranged for CPU inference (no autograd).
+        """Same function as :meth:`_forward_reference` (within float rounding), arranged for CPU inference.
 
-        * ``conv0`` on ``concat(y, x)`` equals ``conv(y; W_y) + conv(x; W_x)`` (split the kernel along input
-          channels).  ``y`` is the same in every stage, so its half (with the bias) is computed once per image.
-        * channels-last (NHWC) tensors: oneDNN convolves NHWC directly, NCHW costs two layout reorders per conv.
-        * ReLU and residual adds in place; no ``torch.cat`` per stage.  The ReLU after each ResBlock's residual
-          add is dropped: both summands are outputs of a ReLU (>= 0), so the sum is already >= 0 (exact).
+        * ``f_in`` is linear in ``concat(y, x^{t-1})``: split its kernel into ``W_y`` and ``W_x``.  With
+          ``x^{t-1} = y + r^{t-1}`` (``r`` the output of ``f_out``, ``r^0 = 0``), stage ``t`` gets
+          ``relu(C + conv(r^{t-1}; W_x))`` where ``C = conv(y; W_y + W_x) + b`` is computed once per image.
+        * channels-last (NHWC) tensors: oneDNN convolves NHWC directly (NCHW costs layout reorders per conv).
+        * oneDNN post-op fusion (``torch.ops.mkldnn._convolution_pointwise_``): ReLU and the ``+ C`` sum run inside
+          the convolution, which writes into one of three buffers allocated once per call.  Fresh 16-channel
+          outputs per convolution would be new multi-MB allocations, and their page faults cost about a third of
+          a convolution each (``benchmarks/bench_drn.py --profile``).
+        * The ReLU after each ResBlock's residual add is dropped: both summands are outputs of a ReLU (>= 0), so
+          the sum is already >= 0 (exact).
         """
+        if y.dtype != torch.float32 or not _MKLDNN_FUSED:
+            return self._forward_fast_aten(y, keep_stages)
+        cl = torch.channels_last
+        c, f = self.config.in_channels, self.config.features
+        w0, b0 = self.conv0[0].weight, self.conv0[0].bias
+        w_x = w0[:, c:].contiguous(memory_format=cl)
+        w_c = (w0[:, :c] + w0[:, c:]).contiguous(memory_format=cl)       # W_y + W_x (x^0 = y)
+        res = [(m.weight.contiguous(memory_format=cl), m.bias)
+               for m in (self.res_conv1[0], self.res_conv1[2], self.res_conv2[0], self.res_conv2[2])]
+        w_out, b_out = self.conv[0].weight.contiguous(memory_format=cl), self.conv[0].bias
+        y = y.contiguous(memory_format=cl)
+        const = F.conv2d(y, w_c, b0, padding=1)                            # C: (B, f, H, W)
+        h = torch.empty_like(const, memory_format=cl)                      # the three working buffers
+        a, o = torch.empty_like(h), torch.empty_like(h)
+        outs = []
+        for t in range(self.config.stages):
+            if t == 0:
+                torch.clamp_min(const, 0, out=h)                           # f_in(concat(y, y))
+            else:
+                h.copy_(const)
+                _conv_sum_(h, r, w_x, None, relu=True)                     # relu(C + conv(r; W_x))
+            for _ in range(self.config.recursions):
+                for (wa, ba), (wb, bb) in ((res[0], res[1]), (res[2], res[3])):
+                    _conv_sum_(a.zero_(), h, wa, ba, relu=True)            # a = relu(conv(h))
+                    _conv_sum_(o.zero_(), a, wb, bb, relu=True).add_(h)    # o = relu(conv(a)) + h
+                    h, o = o, h
+            r = F.conv2d(h, w_out, b_out, padding=1)                       # f_out: r^t, x^t = y + r^t
+            if keep_stages or t == self.config.stages - 1:
+                outs.append((y + r).contiguous())
+        return outs
+
+    @torch.no_grad()
+    def _forward_fast_aten(self, y: torch.Tensor, keep_stages: bool = False) -> list[torch.Tensor]:
+        """Fallback fast path with plain ATen ops (no oneDNN post-ops; other dtypes): channels-last, the y-half
+        of ``f_in`` once per image, in-place ReLU/adds."""
         c = self.config.in_channels
         w0, b0 = self.conv0[0].weight, self.conv0[0].bias
         w_y, w_x = w0[:, :c].contiguous(), w0[:, c:].contiguous()
@@ -126,10 +178,7 @@ class DRN(nn.Module):
         out = self.conv[0]
         x, outs = y, []
         for t in range(self.config.stages):
-            if t == 0:
-                h = F.conv2d(y, w_x, None, padding=1).add_(y_part).relu_()   # x^0 = y
-            else:
-                h = F.conv2d(x, w_x, None, padding=1).add_(y_part).relu_()
+            h = F.conv2d(x, w_x, None, padding=1).add_(y_part).relu_()
             for _ in range(self.config.recursions):
                 a = F.conv2d(h, r1a.weight, r1a.bias, padding=1).relu_()
                 h = F.conv2d(a, r1b.weight, r1b.bias, padding=1).relu_().add_(h)

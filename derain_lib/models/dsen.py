@@ -55,6 +55,8 @@ import torch.nn.functional as F
 from ..layers.gconv import N_ROT, OrientationPool, P4ConvP4, P4ConvZ2, _P4ConvBase
 from ..layers.se import SqueezeExcitation
 
+_MKLDNN_FUSED = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise_")
+
 __all__ = ["DSEN", "SDSEN", "SymmetryAggregation", "training_loss", "PAPER_SCHEDULE", "init_sdsen_from_dsen"]
 
 
@@ -140,6 +142,77 @@ class _Body(nn.Module):
         nn.init.zeros_(self.out.bias)
         self.has_aggregation_act = cfg.aggregation in ("conv", "conv_free") or not self.p4
 
+    # -- fast inference path (eval, no autograd, float32 on the CPU) ----------------------------------------------
+    def fast_ok(self, x: torch.Tensor) -> bool:
+        """Whether :meth:`forward_fast` applies: inference (eval mode, no autograd) on float32 CPU tensors with a
+        convolutional aggregation (the pooling ablations keep the reference path)."""
+        return (not self.training and not torch.is_grad_enabled() and x.dtype == torch.float32
+                and x.device.type == "cpu" and _MKLDNN_FUSED and not isinstance(self.aggregate, OrientationPool))
+
+    def _plain_convs(self):
+        """Every convolution as (weight, bias) of a plain 2D conv on (B, C * 4, H, W) maps (p4: the expanded
+        filter bank, channel index ``c * 4 + r`` as in ``view(B, C, 4, H, W)``; bias repeated per orientation),
+        weights channels-last."""
+        cl = torch.channels_last
+
+        def plain(m):
+            if isinstance(m, _P4ConvBase):
+                w = m.filter_bank()
+                b = m.bias
+                if b is not None and not isinstance(m, SymmetryAggregation):
+                    b = b.repeat_interleave(N_ROT)
+            else:
+                m = m.conv if isinstance(m, _FreeAggregation) else m
+                w, b = m.weight, m.bias
+            return w.contiguous(memory_format=cl), b
+
+        layers = [plain(m) for m in self.layers]
+        links = [plain(m) for m in self.links] if self.links is not None else None
+        return plain(self.head), layers, links, plain(self.aggregate)
+
+    @torch.no_grad()
+    def forward_fast(self, x: torch.Tensor, prev: list[torch.Tensor] | None = None):
+        """Same function as :meth:`forward` (within float rounding), arranged for oneDNN: channels-last 4D maps
+        (``B, C * 4, H, W``) throughout, bias + LeakyReLU fused into each convolution, and the skip concatenation
+        ``conv(cat(h, link))`` computed as ``conv(h; W_h) + conv(link; W_l)`` with the sum fused into the second
+        convolution (no concatenated copy; at the first stage the link half is zero and is skipped).  Returns the
+        rain layer, the per-layer features as 4D channels-last maps (for the next stage's links) and the
+        aggregated maps."""
+        slope = [self.act.negative_slope]
+        (w_head, b_head), layers, links, (w_agg, b_agg) = self._plain_convs()
+        pad = [self.head.kernel_size // 2] * 2 if isinstance(self.head, _P4ConvBase) else list(self.head.padding)
+        conv = torch.ops.mkldnn._convolution_pointwise
+        conv_sum_ = torch.ops.mkldnn._convolution_pointwise_.binary
+
+        def lrelu_conv(inp, w, b):
+            return conv(inp, w, b, pad, [1, 1], [1, 1], 1, "leaky_relu", slope, None)
+
+        x = x.contiguous(memory_format=torch.channels_last)
+        h = lrelu_conv(x, w_head, b_head)
+        c = h.shape[1]
+        feats = []
+        for i, (w, b) in enumerate(layers):
+            if self.link == "concat" and prev is not None:
+                lk = lrelu_conv(prev[i], *links[i])
+                u = F.conv2d(lk, w[:, c:].contiguous(memory_format=torch.channels_last), None, padding=pad)
+                u = conv_sum_(u, h, w[:, :c].contiguous(memory_format=torch.channels_last), b, pad, [1, 1],
+                              [1, 1], 1, "add", 1.0, None, [], None)    # u += conv(h; W_h) + b
+                u = F.leaky_relu_(u, slope[0])  # (oneDNN fuses only ReLU after an in-place sum)
+            elif self.link == "concat":  # first stage: the link half of the input is zeros
+                u = lrelu_conv(h, w[:, :c].contiguous(memory_format=torch.channels_last), b)
+            elif self.link == "add" and prev is not None:
+                u = lrelu_conv(h + lrelu_conv(prev[i], *links[i]), w, b)
+            else:
+                u = lrelu_conv(h, w, b)
+            h = u.add_(h)                      # residual connection around each group conv
+            feats.append(h)
+        if self.has_aggregation_act:
+            a = lrelu_conv(h, w_agg, b_agg)
+        else:
+            a = F.conv2d(h, w_agg, b_agg, padding=pad)
+        a = self.se(a)
+        return self.out(a), feats, a
+
     def forward(self, x: torch.Tensor, prev: list[torch.Tensor] | None = None):
         act = self.act
         h = act(self.head(x))  # p4: (B, C, 4, H, W); cnn: (B, C, H, W)
@@ -196,11 +269,16 @@ class DSEN(nn.Module):
         ``rain`` (B, 3, H, W), the last group features ``features`` ((B, C, 4, H, W) for p4) and the
         aggregated maps ``aggregated`` (B, C, H, W)."""
         _check_input(x)
-        rain, feats, agg = self.body(x)
+        fast = self.body.fast_ok(x)
+        rain, feats, agg = self.body.forward_fast(x) if fast else self.body(x)
         out = x - rain
         if return_stages:
-            return out, {"rain": rain, "features": feats[-1], "aggregated": agg}
-        return out
+            f = feats[-1]
+            if fast and self.body.p4:  # (B, C * 4, H, W) channels-last -> (B, C, 4, H, W)
+                f = f.contiguous().view(f.shape[0], -1, N_ROT, f.shape[-2], f.shape[-1])
+            return out.contiguous(), {"rain": rain.contiguous(), "features": f.contiguous(),
+                                      "aggregated": agg.contiguous()}
+        return out.contiguous()
 
 
 class SDSEN(nn.Module):
@@ -228,12 +306,16 @@ class SDSEN(nn.Module):
 
     def forward(self, x: torch.Tensor, return_stages: bool = False):
         _check_input(x)
+        body = self.body.forward_fast if self.body.fast_ok(x) else self.body
         y, prev, outs = x, None, []
         for _ in range(self.config.stages):
-            rain, feats, _ = self.body(y, prev if self.body.link != "none" else None)
+            rain, feats, _ = body(y, prev if self.body.link != "none" else None)
             y = y - rain  # (B, 3, H, W)
             outs.append(y)
             prev = feats  # gradients flow through the link into earlier stages
+        if not y.is_contiguous():  # the fast path works in channels-last memory
+            outs = [o.contiguous() for o in outs]
+            y = outs[-1]
         return (y, outs) if return_stages else y
 
 

@@ -1,0 +1,163 @@
+"""DSEN / S-DSEN inference speed on the CPU: the fused eval path against the reference (pre-issue-14) code path.
+
+Usage::
+
+    python benchmarks/bench_dsen.py                               # sdsen and dsen, 1 and 2 threads, 481x321
+    python benchmarks/bench_dsen.py --weights sdsen --threads 2 --repeats 3 --profile
+
+``before`` is the reference implementation that every eval call used until issue 14: ``_Body.forward``
+(NCHW ``(B, C, 4, H, W)`` p4 maps, ``torch.cat`` for the skip concatenation, separate bias / LeakyReLU / add
+passes), called under ``torch.no_grad()`` exactly as ``DSEN.forward`` / ``SDSEN.forward`` called it; it is the
+training path and is unchanged.  ``after`` is ``model(x)`` in eval mode (``_Body.forward_fast``: channels-last
+maps, oneDNN-fused bias + LeakyReLU, the concatenation split into two summed convolutions, the zero link half of
+stage 1 skipped).  ``derain()`` is the users' path (uint8 in and out) on the same image.
+
+The image is Rain100H ``rainy/001.png`` (481x321) from the data root, synthetic when absent.  Outputs are
+checked (max |after - before| <= 1e-4) before timing; timings are interleaved (``derain_lib.bench.interleaved``),
+median wall and process CPU time are reported with the load average.  GFLOP counts the convolutions'
+multiply-adds x 2 with ``torch.utils.flop_counter`` on the reference path (exactly proportional to the pixels).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from derain_lib.bench import interleaved, machine_info  # noqa: E402
+from derain_lib.infer import derain  # noqa: E402
+from derain_lib.io import to_tensor  # noqa: E402
+from derain_lib.models.dsen import SDSEN  # noqa: E402
+
+REAL_IMAGE = "rain100H/rainy/001.png"
+
+
+@torch.no_grad()
+def before(model, x: torch.Tensor) -> torch.Tensor:
+    """The pre-issue-14 eval forward: the reference ``_Body.forward`` under no_grad, as DSEN/SDSEN called it."""
+    body = model.body
+    if not isinstance(model, SDSEN):
+        return x - body(x)[0]
+    y, prev = x, None
+    for _ in range(model.config.stages):
+        rain, feats, _ = body(y, prev if body.link != "none" else None)
+        y, prev = y - rain, feats
+    return y
+
+
+def conv_gflop(model, h: int, w: int) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(1, 3, 32, 32)
+    with FlopCounterMode(display=False) as fc:
+        before(model, x)
+    return fc.get_total_flops() * (h * w) / (32 * 32) / 1e9
+
+
+def test_image(size: str):
+    from PIL import Image
+
+    from derain_lib.paths import data_root
+
+    w, h = (int(v) for v in size.lower().split("x"))
+    path = data_root() / REAL_IMAGE
+    if path.is_file():
+        img = Image.open(path).convert("RGB")
+        if img.size != (w, h):
+            return np.asarray(img.resize((w, h), Image.BICUBIC)), f"{REAL_IMAGE} resized to {w}x{h}"
+        return np.asarray(img), REAL_IMAGE
+    return (np.random.default_rng(1).random((h, w, 3)) * 255).astype(np.uint8), "synthetic (data root absent)"
+
+
+def bench_one(model, img, threads: int, repeats: int) -> dict:
+    torch.set_num_threads(threads)
+    x = to_tensor(img)
+    with torch.no_grad():
+        err = (model(x) - before(model, x)).abs().max().item()
+    if err > 1e-4:
+        raise AssertionError(f"fast path differs from the reference by {err:.3g} > 1e-4")
+    cpu: dict[str, list[float]] = {"before": [], "after": [], "derain()": []}
+
+    def timed(name, fn):
+        def run():
+            c0 = time.process_time()
+            fn()
+            cpu[name].append(time.process_time() - c0)
+        return run
+
+    def after():
+        with torch.no_grad():
+            model(x)
+
+    wall = interleaved({"before": timed("before", lambda: before(model, x)), "after": timed("after", after),
+                        "derain()": timed("derain()", lambda: derain(img, model))}, repeats=repeats, warmup=1)
+    med_cpu = {k: statistics.median(v[1:]) for k, v in cpu.items()}
+    return {"threads": threads, "size": f"{img.shape[1]}x{img.shape[0]}", "repeats": repeats, "wall_s": wall,
+            "cpu_s": med_cpu, "speedup_wall": {k: wall["before"] / v for k, v in wall.items()},
+            "speedup_cpu": {k: med_cpu["before"] / v for k, v in med_cpu.items()}, "max_abs_diff": err}
+
+
+def profile(model, img, threads: int, fast: bool, rows: int = 10) -> str:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    torch.set_num_threads(threads)
+    x = to_tensor(img)
+    fn = (lambda: model(x)) if fast else (lambda: before(model, x))
+    with torch.no_grad():
+        fn()
+        with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as p:
+            fn()
+    return p.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=rows,
+                                                           max_name_column_width=36, max_shapes_column_width=60)
+
+
+def main(argv=None):
+    from derain_lib.checkpoint import load_model
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--weights", nargs="+", default=["sdsen", "dsen"])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--size", default="481x321", help="WxH")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--profile", action="store_true", help="torch.profiler tables of before and after")
+    ap.add_argument("--json", help="write the rows to this JSON file")
+    args = ap.parse_args(argv)
+    threads0 = torch.get_num_threads()
+    img, src = test_image(args.size)
+    print(f"machine: {machine_info()}\nimage: {src} | load avg before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    rows = []
+    try:
+        for name in args.weights:
+            model = load_model(name, device="cpu").eval()
+            gflop = conv_gflop(model, img.shape[0], img.shape[1])
+            for t in args.threads:
+                r = bench_one(model, img, t, args.repeats)
+                r.update(weights=name, gflop=gflop, image=src)
+                rows.append(r)
+                w, c = r["wall_s"], r["cpu_s"]
+                print(f"{name:6s} {r['size']} {t} thr | wall: before {w['before']:6.2f} s, after {w['after']:6.2f} s "
+                      f"(x{r['speedup_wall']['after']:.2f}), derain() {w['derain()']:6.2f} s | CPU: before "
+                      f"{c['before']:6.2f} s, after {c['after']:6.2f} s (x{r['speedup_cpu']['after']:.2f}) | "
+                      f"{gflop:.0f} GFLOP: {gflop / w['after']:.0f} GFLOP/s after, {gflop / w['before']:.0f} before | "
+                      f"max|diff| {r['max_abs_diff']:.1e}", flush=True)
+                if args.profile:
+                    print("before:\n" + profile(model, img, t, False) + "\nafter:\n" + profile(model, img, t, True))
+    finally:
+        torch.set_num_threads(threads0)
+    print(f"load avg after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine_info(), "rows": rows}, f, indent=2)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
