@@ -188,13 +188,18 @@ def _bench_latency(args) -> int:
     if args.sizes:
         sizes = {size_label(*_wxh(s)): _wxh(s) for s in args.sizes}
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.quiet else None
-    result = latency(loaders, sizes=sizes, repeats=args.repeats or LATENCY_REPEATS, log=log)
-    result["command"] = "python -m derain_lib " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "python -m derain_lib " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out = Path(latency_path() if args.write is True else args.write) if args.write else None
+
+    def save(result):  # after every weight, so that an interrupted run keeps what it measured
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({**result, "command": command}, indent=2) + "\n")
+
+    result = latency(loaders, sizes=sizes, repeats=args.repeats or LATENCY_REPEATS, log=log, on_row=save)
+    save(result)
     print(latency_markdown(result))
-    if args.write:
-        out = Path(latency_path() if args.write is True else args.write)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+    if out is not None:
         print(f"wrote {out}")
     return 0
 

@@ -94,10 +94,12 @@ def bench_photo(w: int, h: int):
 
 
 def latency(models: dict, sizes: dict[str, tuple[int, int]] | None = None, repeats: int = LATENCY_REPEATS,
-            budget_s: float = LATENCY_BUDGET_S, log: Callable[[str], None] | None = None) -> dict:
+            budget_s: float = LATENCY_BUDGET_S, log: Callable[[str], None] | None = None,
+            on_row: Callable[[dict], None] | None = None) -> dict:
     """Median wall-clock seconds of ``derain(photo, model)`` (the users' path: uint8 in, uint8 out) per size.
 
-    ``models`` maps names to models or to zero-argument loaders (loaded one at a time). Each model gets one
+    ``models`` maps names to models or to zero-argument loaders (loaded one at a time); ``on_row`` gets the
+    partial result (``"complete": False``) after each model, so that a long run can be saved as it goes. Each model gets one
     untimed warm-up run at the first size; then each size is timed ``repeats`` times, fewer when the expected
     time of one run (the warm-up, or the previous size scaled by pixels) exceeds ``budget_s / repeats`` (at least
     one run; the count is stored). Returns the ``latency.json`` dict; the load average before and after is kept
@@ -112,8 +114,21 @@ def latency(models: dict, sizes: dict[str, tuple[int, int]] | None = None, repea
     photos, source = {}, None
     for label, (w, h) in sizes.items():
         photos[label], source = bench_photo(w, h)
-    load_before = os.getloadavg()
-    rows = []
+    load_before, code = os.getloadavg(), code_state()
+    rows: list[dict] = []
+
+    def result(complete: bool) -> dict:
+        return {
+            "machine": machine_info(), "threads": torch.get_num_threads(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "load_avg": {"before": [round(v, 2) for v in load_before],
+                         "after": [round(v, 2) for v in os.getloadavg()], "cores": os.cpu_count()},
+            "photo": source, "sizes": {k: list(v) for k, v in sizes.items()}, "code": code,
+            "path": "derain_lib.derain(uint8 photo, model) (no tiling at these sizes): wall-clock, median of the "
+                    "timed runs",
+            "complete": complete, "rows": list(rows),
+        }
+
     for name, get in models.items():
         model = get if isinstance(get, torch.nn.Module) else get()
         model.eval()
@@ -141,15 +156,26 @@ def latency(models: dict, sizes: dict[str, tuple[int, int]] | None = None, repea
                 est = statistics.median(ts) * nxt.shape[0] * nxt.shape[1] / (img.shape[0] * img.shape[1])
         rows.append(row)
         del model
-    return {
-        "machine": machine_info(), "threads": torch.get_num_threads(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "load_avg": {"before": [round(v, 2) for v in load_before],
-                     "after": [round(v, 2) for v in os.getloadavg()], "cores": os.cpu_count()},
-        "photo": source, "sizes": {k: list(v) for k, v in sizes.items()},
-        "path": "derain_lib.derain(uint8 photo, model) (no tiling at these sizes): wall-clock, median of the timed runs",
-        "rows": rows,
-    }
+        if on_row:
+            on_row(result(False))
+    return result(True)
+
+
+def code_state() -> dict:
+    """The commit the timed code came from, and the model/inference files that differed from it (timings follow
+    the code: a figure measured on uncommitted changes says so)."""
+    import subprocess
+
+    from .paths import REPO_DIR
+
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=REPO_DIR, capture_output=True, text=True, timeout=20).stdout.strip()
+    try:
+        return {"commit": git("rev-parse", "--short", "HEAD"),
+                "modified": git("diff", "--name-only", "HEAD", "--", "derain_lib/models", "derain_lib/layers",
+                                "derain_lib/infer.py", "derain_lib/io.py").splitlines()}
+    except (OSError, subprocess.SubprocessError):
+        return {}
 
 
 def latency_markdown(result: dict) -> str:
@@ -170,9 +196,15 @@ def latency_markdown(result: dict) -> str:
         load = (f"; load average (1 min) {la['before'][0]:.1f} before, {la['after'][0]:.1f} after, "
                 f"on {la.get('cores', '?')} logical cores")
     lines.append("")
+    if result.get("complete") is False:
+        lines.append("")
+        lines.append("*Incomplete run: the weights not listed were not timed.*")
     lines.append(f"Median wall-clock seconds of `derain()` on a photo ({result.get('photo')}) resized to each size; "
                  f"SR models get that size as input. Machine: {result['machine']}; {result['threads']} torch "
-                 f"threads{load}; {result['date']}.")
+                 f"threads{load}; {result['date']}"
+                 + (f"; code at {code['commit']}" + (f" with uncommitted changes to {', '.join(code['modified'])}"
+                                                      if code.get("modified") else "")
+                    if (code := result.get("code") or {}).get("commit") else "") + ".")
     return "\n".join(lines)
 
 
