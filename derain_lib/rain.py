@@ -57,11 +57,13 @@ PRESETS: dict[str, RainParams] = {
     "heavy_thin": RainParams(angle=(-20.0, 20.0), spread=(8.0, 20.0), layers=(2, 4), density=(0.0015, 0.0035),
                              length=(40.0, 90.0), width=(0.4, 0.7), brightness=(0.3, 0.5), blur=(0.2, 0.5)),
     # Rain100H's other look: dense, long, faint streaks in 2-5 directions up to 45 degrees apart (the crossing
-    # "X" patterns), fainter per streak but denser than heavy_thin.  Matched to the histogram of Rain100H's rain
-    # layer (rainy - clean over 40 of its images: mean 0.21, 72% of pixels above 0.08, p90 0.41, p99 0.57;
-    # this preset gives 0.21, 72%, 0.41, 0.57 over the same clean images).  No benchmark image is trained on.
+    # "X" patterns), fainter per streak but denser than heavy_thin.  Calibrated on TRAINING pairs only: matched to
+    # the histogram of the rain layer (rainy - clean) of the 11 heavy RainTrainH pairs in rain100H_train12/ (mean
+    # 0.191, 63.7% of pixels above 0.08, 32.7% above 0.25, p90 0.455, p99 0.676); this preset over the same clean
+    # images gives 0.192, 63.0%, 33.2%, 0.458, 0.686.  (It was first matched to the rain100H/ test set's layer;
+    # recalibrated on 2026-12-01 so that no preset is tuned on a test set.)
     "heavy_cross": RainParams(angle=(-30.0, 30.0), spread=(10.0, 45.0), layers=(2, 5), density=(0.002, 0.004),
-                              length=(50.0, 120.0), width=(0.3, 0.7), brightness=(0.2, 0.4), blur=(0.1, 0.5)),
+                              length=(50.0, 120.0), width=(0.3, 0.7), brightness=(0.22, 0.44), blur=(0.1, 0.5)),
     # Outdoor-Rain-like: streaks plus haze / veiling from the atmospheric light.
     "heavy_haze": RainParams(angle=(-30.0, 30.0), spread=(5.0, 20.0), layers=(2, 4), density=(0.0006, 0.0016),
                              length=(15.0, 40.0), width=(0.7, 1.4), brightness=(0.35, 0.6), blur=(0.3, 1.0),

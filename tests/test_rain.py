@@ -96,7 +96,7 @@ def test_joined_presets_draw_each_image_from_one_of_them():
     assert (layers == 1).any() and (layers >= 2).any()            # light has 1 layer, heavy_cross 2-5
     cover = (rainy.mean(1) > 0.08).float().mean((1, 2))
     assert cover[layers == 1].max() < cover[layers >= 2].min()
-    with pytest.raises(ValueError, match="join presets"):
+    with pytest.raises(ValueError, match="join them with"):
         rain_batch(clean, "heavy+drizzle")
     with pytest.raises(ValueError, match="preset"):
         rain_batch(clean, "mixed+heavy")
