@@ -337,6 +337,7 @@ def cmd_scoreboard(args) -> int:
     board = sb.build(args.weights, max_seconds=args.max_seconds_per_weight, subset=args.subset,
                      cache_dir=None if args.no_cache else sb.CACHE_DIR, cached_only=args.cached_only,
                      jobs=args.jobs, only=args.sets, log=lambda s: print(s, file=sys.stderr, flush=True))
+    board["command"] = "python -m derain_lib " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     print(sb.to_markdown(board))
     if args.write:
         for p in sb.write(board):
