@@ -6,8 +6,10 @@ import pytest
 
 from derain_lib.paths import data_root, has_dataset
 
-# What each notebook reads from the data root (00 copes with missing data itself).
+# What each notebook reads from the data root.
 NEEDS = {
+    "00_rain_and_metrics.ipynb": ("rain100H", "rain100L", "outdoor_rain_sample", "rain100H_train12", "ddn_pairs",
+                                  "real_rainy"),
     "01_equivariance.ipynb": ("clean", "rain100H", "rain100L_subset10"),
     "02_recursive_unfolding.ipynb": ("rain100H", "rain100L_subset10", "real_rainy"),
     "03_distribution_matching.ipynb": ("clean", "real_rainy", "real_rainy_more", "rain100H"),
