@@ -233,8 +233,15 @@ def cmd_train(args) -> int:
         n_images = len(batches.pool.images)
     else:
         from .data import PairedFolder
-        n_images = len(PairedFolder(args.data))
-        batches = paired_patch_batches(args.data, batch_size=batch, patch=patch, seed=args.seed, scale=scale)
+        from .evaluate import resolve_dataset
+        from .paths import BENCHMARK_SETS
+        folder = resolve_dataset(args.data)
+        if folder.name in BENCHMARK_SETS:
+            raise ValueError(f"{folder.name} is a benchmark test set: evaluate on it, never train on it "
+                             "(training pairs: rain100H_train12, ddn_pairs, or your own folder)")
+        n_images = len(PairedFolder(folder, order=args.pair_order))
+        batches = paired_patch_batches(folder, batch_size=batch, patch=patch, seed=args.seed, scale=scale,
+                                       order=args.pair_order)
     if args.real:
         real_folders = None if args.real == ["default"] else args.real
         real_patch = patch // scale if isinstance(patch, int) else tuple(v // scale for v in patch)
@@ -288,6 +295,8 @@ def cmd_train(args) -> int:
     if trainer.is_main:
         print(f"training {args.model} {config or ''} for {steps} steps: batch {batch}, patch {patch}, lr {lr}, "
               f"milestones {milestones}, gamma {gamma}, data {args.data} ({n_images} images), {machine_info()}")
+    cpu0, date0 = time.process_time(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    parent = _parent_lineage(args.init) if args.init else []
     hist = trainer.fit(batches, steps, log_every=args.log_every, progress=not args.no_progress,
                        ckpt_path=ckpt, ckpt_every=args.ckpt_every, time_limit=args.time_limit,
                        log_lines=args.no_progress)
@@ -303,6 +312,14 @@ def cmd_train(args) -> int:
         "data": args.data if args.data != "synthetic" else f"synthetic ({args.preset}) over {args.clean or 'clean/'}",
         "batch": batch, "patch": patch, "lr": lr, "milestones": milestones,
     }
+    run = {"command": command, "date": date0, "steps": trainer.step,
+           "train_seconds": info["train_seconds"], "cpu_seconds": round(time.process_time() - cpu0, 1),
+           "data": info["data"], "preset": args.preset if args.data == "synthetic" else None,
+           "batch": batch, "patch": patch, "lr": lr, "config": config, "machine": info["machine"],
+           "init": str(args.init) if args.init else None, "resumed_from": str(args.resume) if args.resume else None}
+    info["lineage"] = parent + [run]
+    # total steps over the whole lineage (a resumed run's trainer.step already counts its checkpoint's steps)
+    info["steps"] = sum(int(r.get("steps") or 0) for r in info["lineage"])
     model.eval()
     evals = []
     for d in args.eval or []:
@@ -318,6 +335,20 @@ def cmd_train(args) -> int:
                                                           indent=2) + "\n")
     print(f"saved {path} (+ .json) after {trainer.step} steps")
     return 0
+
+
+def _parent_lineage(init: str | Path) -> list[dict]:
+    """The training history of the weights a run starts from (``--init``): their recorded lineage, or one entry
+    summarising a weight file that predates lineages, or a bare entry for a training checkpoint."""
+    init = Path(init)
+    if init.suffix != ".safetensors":
+        return [{"init_checkpoint": str(init), "note": "weights of a training checkpoint; its history is not recorded"}]
+    from .checkpoint import read_metadata
+    info = read_metadata(init)["info"]
+    if info.get("lineage"):
+        return list(info["lineage"])
+    keep = ("command", "steps", "train_seconds", "data", "batch", "patch", "lr", "machine", "training_phases")
+    return [{"weights": init.stem, **{k: info[k] for k in keep if k in info}}]
 
 
 def cmd_convert_drn(args) -> int:
@@ -387,11 +418,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("train", help="train a model (synthetic rain over clean photos, or a paired folder)")
     sp.add_argument("model", help="architecture name (see 'list')")
     sp.add_argument("--config", nargs="*", type=_kv, metavar="KEY=VALUE", help="model config overrides")
-    sp.add_argument("--data", default="synthetic", help="'synthetic' or a paired folder (e.g. RainTrainH)")
+    sp.add_argument("--data", default="synthetic",
+                    help="'synthetic' or a paired folder / dataset name (e.g. RainTrainH, rain100H_train12, "
+                         "ddn_pairs); benchmark test sets are refused")
+    sp.add_argument("--pair-order", default="auto", choices=("auto", "clean_left", "rainy_left"),
+                    help="which half is which in side-by-side pair images (auto: the brighter half is rainy)")
     sp.add_argument("--clean", nargs="*", help="clean image folders for synthetic data (default: <data>/clean)")
     sp.add_argument("--preset", default="mixed",
                     help="rain preset: light, heavy, heavy_thin and heavy_cross (Rain100H looks), heavy_haze, mixed;"
-                         " join presets with + to draw each image from one of them")
+                         " or a bank of real rain layers from training pairs: bank (RainTrainH), bank_1dir (its"
+                         " streaks, one direction, sparse), bank_ddn (DDN streaks); join any with + to draw each"
+                         " image from one of them (e.g. bank+bank_1dir)")
     sp.add_argument("--angle-range", nargs=2, type=float, metavar=("LO", "HI"), help="rain angles (degrees)")
     sp.add_argument("--real", nargs="*", help="unlabelled real rainy folders ('default' = the shared ones)")
     sp.add_argument("--exclude", nargs="*", help="real photo file names held back from training")

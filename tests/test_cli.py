@@ -94,3 +94,11 @@ def test_synth_train_eval_roundtrip(tmp_path):
     assert "at step 3" in r.stdout and "lr 0.5" not in r.stdout
     info = json.loads(w.with_suffix(".json").read_text())
     assert info["steps"] == 5 and info["lr"] != 0.5
+    # Fine-tuning with --init carries the parent's lineage and adds this run; steps add up over the lineage.
+    w2 = tmp_path / "tiny2.safetensors"
+    cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "2",
+        "--batch", "2", "--patch", "32", "--out", w2, "--init", w, "--ckpt", tmp_path / "c2.pt", "--no-progress",
+        check=True)
+    info2 = json.loads(w2.with_suffix(".json").read_text())
+    assert [r["steps"] for r in info2["lineage"]] == [5, 2] and info2["steps"] == 7
+    assert info2["lineage"][1]["init"] == str(w) and info2["lineage"][1]["cpu_seconds"] > 0
