@@ -62,6 +62,17 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     }
 
 
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (weight files, the authors' .pth)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def list_weights() -> list[str]:
     """Names of the trained weights shipped in ``derain_lib/weights``."""
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))

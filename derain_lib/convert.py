@@ -15,25 +15,18 @@ concatenated the other way by swapping the two input halves of ``conv0``'s kerne
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import torch
 
+from .checkpoint import sha256_file
 from .models.drn_reference import AUTHORS_KEYS, AuthorsDRN
 
 __all__ = ["convert_authors_drn", "read_authors_state_dict", "sha256_file"]
 
 CONCAT_ORDERS = ("input_first", "x_first")
 
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_authors_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

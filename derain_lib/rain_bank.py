@@ -90,12 +90,6 @@ def extract_layer(rainy: np.ndarray, clean: np.ndarray, highpass: float = 0.0,
     return (layer * valid).clamp(0.0, 1.0), saturated, valid
 
 
-def _split_side_by_side(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(left, right) halves of a side-by-side pair."""
-    w = img.shape[1] // 2
-    return img[:, :w], img[:, w: 2 * w]
-
-
 class RainBank:
     """Rain layers (float16, (1, H, W) each) from one training source, with a seeded sampler."""
 

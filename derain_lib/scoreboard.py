@@ -69,6 +69,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .checkpoint import sha256_file
 from .paths import ASSETS_DIR, WEIGHTS_DIR, data_root
 
 PROTOCOL = "scoreboard-1"
@@ -116,14 +117,6 @@ METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
 
 
 # ----------------------------------------------------------------------------------------------------- helpers
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def machine_state() -> dict[str, Any]:
     """The machine, torch threads and load average now (recorded with every timed result)."""
     import torch
