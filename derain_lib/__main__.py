@@ -426,9 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--clean", nargs="*", help="clean image folders for synthetic data (default: <data>/clean)")
     sp.add_argument("--preset", default="mixed",
                     help="rain preset: light, heavy, heavy_thin and heavy_cross (Rain100H looks), heavy_haze, mixed;"
-                         " or a bank of real rain layers from training pairs: bank (RainTrainH), bank_heavy (the same at full strength), bank_1dir (its"
-                         " streaks, one direction, sparse), bank_ddn (DDN streaks); join any with + to draw each"
-                         " image from one of them (e.g. bank+bank_1dir)")
+                         " or a bank of real rain layers from training pairs: bank (RainTrainH), bank_heavy (the"
+                         " same at full strength), bank_1dir (its streaks, one direction, sparse), bank_ddn (DDN"
+                         " streaks); join any with + to draw each image from one of them (e.g. bank+bank_1dir)")
     sp.add_argument("--angle-range", nargs=2, type=float, metavar=("LO", "HI"), help="rain angles (degrees)")
     sp.add_argument("--real", nargs="*", help="unlabelled real rainy folders ('default' = the shared ones)")
     sp.add_argument("--exclude", nargs="*", help="real photo file names held back from training")
