@@ -52,6 +52,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..layers import fftconv
 from ..layers.gconv import N_ROT, OrientationPool, P4ConvP4, P4ConvZ2, _P4ConvBase
 from ..layers.se import SqueezeExcitation
 
@@ -170,14 +171,66 @@ class _Body(nn.Module):
         links = [plain(m) for m in self.links] if self.links is not None else None
         return plain(self.head), layers, links, plain(self.aggregate)
 
+    def _fft_plan(self, x: torch.Tensor) -> "fftconv.TilePlan | None":
+        """The tiling for the FFT path, or None where :func:`fftconv.use_fft` says direct convolution: decided
+        once per forward on the smallest FFT candidate (a link, ``C -> C`` maps with ``C`` = 4 x regular
+        channels for p4), so every layer and link takes the same route; the head (3 input channels) and the
+        aggregation (``C -> C / 4``) are always direct (oneDNN)."""
+        k = self.head.kernel_size if isinstance(self.head, _P4ConvBase) else self.head.kernel_size[0]
+        c = self.layers[0].out_channels * N_ROT if self.p4 else self.layers[0].out_channels
+        h, w = x.shape[-2:]
+        return fftconv.TilePlan(h, w, k) if fftconv.use_fft(c, c, k, h, w) else None
+
+    def _fft_spectra(self, plan: "fftconv.TilePlan", layers, links):
+        """Filter spectra of the layers (split into the ``h`` and link halves for ``link="concat"``) and links,
+        computed once and cached on the module until a parameter changes (keyed on data pointers and versions,
+        so ``load_state_dict`` / optimiser steps invalidate it)."""
+        key = (plan.tile, tuple((q.data_ptr(), q._version) for q in self.parameters()))
+        cache = self.__dict__.get("_fft_cache")
+        if cache is not None and cache[0] == key:
+            return cache[1]
+        spec = fftconv.spectrum_matrix
+        c = layers[0][0].shape[0]
+        if self.link == "concat":
+            lay = [[spec(w[:, :c], plan.tile), spec(w[:, c:], plan.tile)] for w, _ in layers]
+        else:
+            lay = [[spec(w, plan.tile)] for w, _ in layers]
+        lnk = [spec(w, plan.tile) for w, _ in links] if links is not None else None
+        object.__setattr__(self, "_fft_cache", (key, (lay, lnk)))
+        return lay, lnk
+
+    def _forward_fft_layers(self, h, prev, layers, links, plan, slope):
+        """The residual group-conv layers (and links) by tiled FFT (:mod:`derain_lib.layers.fftconv`) on padded
+        channels-last buffers; ``conv(cat(h, link))`` is summed in the frequency domain.  Returns the features as
+        (B, C * 4, H, W) views into their padded buffers (the next stage finds the buffers again)."""
+        lay, lnk = self._fft_spectra(plan, layers, links)
+        conv = fftconv.conv2d_padded
+        hb = plan.pad_nchw(h)
+        feats = []
+        for i, (_, b) in enumerate(layers):
+            if self.link != "none" and prev is not None:
+                pb = plan.buffer_of(prev[i])
+                pb = plan.pad_nchw(prev[i]) if pb is None else pb
+                lk = conv([pb], [lnk[i]], plan, links[i][1], slope)
+                if self.link == "concat":
+                    hb = conv([hb, lk], lay[i], plan, b, slope, residual=hb)
+                else:  # "add": conv(h + link)
+                    hb = conv([hb + lk], lay[i], plan, b, slope, residual=hb)
+            else:  # no link, or the first stage (the concatenated link half is zeros)
+                hb = conv([hb], lay[i][:1], plan, b, slope, residual=hb)
+            feats.append(plan.interior(hb))
+        return feats
+
     @torch.no_grad()
     def forward_fast(self, x: torch.Tensor, prev: list[torch.Tensor] | None = None):
-        """Same function as :meth:`forward` (within float rounding), arranged for oneDNN: channels-last 4D maps
-        (``B, C * 4, H, W``) throughout, bias + LeakyReLU fused into each convolution, and the skip concatenation
-        ``conv(cat(h, link))`` computed as ``conv(h; W_h) + conv(link; W_l)`` with the sum fused into the second
-        convolution (no concatenated copy; at the first stage the link half is zero and is skipped).  Returns the
-        rain layer, the per-layer features as 4D channels-last maps (for the next stage's links) and the
-        aggregated maps."""
+        """Same function as :meth:`forward` (within float rounding), arranged for speed.  Images of at least one
+        FFT tile (``fftconv.use_fft``; 28 x 28 for 5 x 5 filters) with enough channels run the residual layers
+        and links as tiled FFT convolutions (:meth:`_forward_fft_layers`); otherwise, and always for the head and
+        the aggregation, oneDNN: channels-last 4D maps (``B, C * 4, H, W``) throughout, bias + LeakyReLU fused
+        into each convolution, and the skip concatenation ``conv(cat(h, link))`` computed as
+        ``conv(h; W_h) + conv(link; W_l)`` with the sum fused into the second convolution (no concatenated copy;
+        at the first stage the link half is zero and is skipped).  Returns the rain layer, the per-layer features
+        as 4D channels-last maps (for the next stage's links) and the aggregated maps."""
         slope = [self.act.negative_slope]
         (w_head, b_head), layers, links, (w_agg, b_agg) = self._plain_convs()
         pad = [self.head.kernel_size // 2] * 2 if isinstance(self.head, _P4ConvBase) else list(self.head.padding)
@@ -190,8 +243,13 @@ class _Body(nn.Module):
         x = x.contiguous(memory_format=torch.channels_last)
         h = lrelu_conv(x, w_head, b_head)
         c = h.shape[1]
-        feats = []
-        for i, (w, b) in enumerate(layers):
+        plan = self._fft_plan(x)
+        if plan is not None:
+            feats = self._forward_fft_layers(h, prev, layers, links, plan, slope[0])
+            h = feats[-1].contiguous(memory_format=torch.channels_last)
+        else:
+            feats = []
+        for i, (w, b) in enumerate(layers if plan is None else []):
             if self.link == "concat" and prev is not None:
                 lk = lrelu_conv(prev[i], *links[i])
                 u = F.conv2d(lk, w[:, c:].contiguous(memory_format=torch.channels_last), None, padding=pad)

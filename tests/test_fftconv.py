@@ -1,0 +1,138 @@
+"""Tiled FFT convolution (derain_lib.layers.fftconv) against F.conv2d, and the DSEN / S-DSEN eval path that uses it
+against the reference ``_Body.forward``.  Correctness only: speed is measured in benchmarks/bench_dsen.py."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from derain_lib.layers import fftconv
+from derain_lib.models.registry import build_model
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def threads():
+    def set_threads(n):
+        torch.set_num_threads(n)
+    yield set_threads
+    torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("h,w,c_in,c_out,tile,rows", [
+    (7, 5, 6, 4, 8, 1),        # tiny, odd, smaller than one tile
+    (1, 1, 3, 2, 8, 2),        # a single pixel
+    (33, 29, 16, 8, 16, 1),    # not tile multiples
+    (61, 45, 80, 40, 32, 2),   # the S-DSEN layer shape, partial last tile row / column
+    (56, 28, 40, 40, 32, 1),   # exact multiples of the valid size 28
+    (29, 57, 40, 10, 24, 100),  # one chunk for everything
+])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_fft_conv_matches_conv2d(h, w, c_in, c_out, tile, rows, n_threads, threads):
+    threads(n_threads)
+    g = torch.Generator().manual_seed(h * 1000 + w)
+    x = torch.rand(2, c_in, h, w, generator=g)
+    weight = torch.randn(c_out, c_in, 5, 5, generator=g) / (5 * c_in ** 0.5)
+    bias = torch.randn(c_out, generator=g)
+    y = fftconv.fft_conv2d(x, weight, bias, tile=tile, rows=rows)
+    ref = F.conv2d(x, weight, bias, padding=2)
+    assert y.shape == ref.shape
+    assert (y - ref).abs().max().item() <= 1e-4
+
+
+def test_fft_conv_3x3_and_padded_buffers_keep_a_zero_border():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 12, 19, 23, generator=g)
+    weight = torch.randn(5, 12, 3, 3, generator=g) * 0.1
+    assert (fftconv.fft_conv2d(x, weight, tile=8) - F.conv2d(x, weight, padding=1)).abs().max() <= 1e-4
+    plan = fftconv.TilePlan(19, 23, 5, 16)
+    buf = fftconv.conv2d_padded([plan.pad_nchw(x)], [fftconv.spectrum_matrix(torch.randn(4, 12, 5, 5), 16)], plan,
+                                bias=torch.ones(4), negative_slope=0.2)
+    inner = torch.zeros_like(buf, dtype=torch.bool)
+    inner[:, 2:21, 2:25] = True
+    assert buf[~inner].abs().max() == 0 and buf[inner].abs().min() > 0
+    assert plan.buffer_of(plan.interior(buf)) is buf
+    assert plan.buffer_of(plan.interior(buf).contiguous()) is None
+
+
+def test_fft_conv_fused_epilogue_and_two_inputs():
+    """residual + lrelu(conv(a; W_a) + conv(b; W_b) + bias) == the same on the concatenation, directly."""
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(1, 8, 37, 31, generator=g), torch.rand(1, 8, 37, 31, generator=g)
+    weight = torch.randn(8, 16, 5, 5, generator=g) * 0.1
+    bias = torch.randn(8, generator=g)
+    plan = fftconv.TilePlan(37, 31, 5, 16)
+    pa, pb = plan.pad_nchw(a), plan.pad_nchw(b)
+    out = fftconv.conv2d_padded([pa, pb], [fftconv.spectrum_matrix(weight[:, :8], 16),
+                                           fftconv.spectrum_matrix(weight[:, 8:], 16)], plan, bias, 0.2, residual=pa)
+    ref = a + F.leaky_relu(F.conv2d(torch.cat([a, b], 1), weight, bias, padding=2), 0.2)
+    assert (plan.interior(out) - ref).abs().max() <= 1e-4
+
+
+def test_the_rule():
+    assert fftconv.use_fft(80, 40, 5, 321, 481) and fftconv.use_fft(40, 40, 5, 321, 481)
+    assert not fftconv.use_fft(3, 40, 5, 321, 481)     # the head
+    assert not fftconv.use_fft(40, 10, 5, 321, 481)    # the aggregation
+    assert not fftconv.use_fft(80, 40, 5, 97, 65)      # small image
+    assert not fftconv.use_fft(80, 40, 5, 2000, 7)     # narrower than one tile
+    assert not fftconv.use_fft(80, 40, 1, 321, 481)    # 1x1
+
+
+def _random_model(name, **cfg):
+    torch.manual_seed(3)
+    m = build_model(name, **cfg).eval()
+    with torch.no_grad():  # realistic scale: unit-gain layers, a rain layer of a few tenths
+        for p in m.parameters():
+            if p.dim() > 1:
+                p.normal_(0, (2.0 / p[0].numel()) ** 0.5 * 0.5)
+            else:
+                p.normal_(0, 0.02)
+    return m
+
+
+@pytest.mark.parametrize("name,cfg,n_threads", [("sdsen", {}, 1), ("dsen", {}, 1), ("dsen", {}, 2),
+                                                ("sdsen", {"link": "add", "stages": 3}, 1)])
+def test_fast_path_with_fft_matches_the_reference(name, cfg, n_threads, threads, monkeypatch):
+    monkeypatch.setattr(fftconv, "MIN_PIXELS", 0)  # exercise the FFT route at a small odd size
+    threads(n_threads)
+    m = _random_model(name, **cfg)
+    x = torch.rand(1, 3, 37, 45)
+    assert m.body._fft_plan(x) is not None
+    with torch.no_grad():
+        body = m.body
+        y, prev = x, None
+        for _ in range(getattr(m.config, "stages", 1)):
+            rain, feats, _ = body(y, prev if body.link != "none" else None)  # the reference path
+            y, prev = y - rain, feats
+        fast = m(x)
+    assert fast.shape == y.shape and fast.is_contiguous()
+    assert (y - x).abs().max() > 1e-2  # a non-trivial rain layer
+    assert (fast - y).abs().max().item() <= 1e-4
+    if name == "dsen":
+        with torch.no_grad():
+            _, st = m(x, return_stages=True)
+            ref_feats = body(x)[1][-1]
+        assert st["features"].shape == ref_feats.shape == (1, 10, 4, 37, 45)
+        assert (st["features"] - ref_feats).abs().max() <= 1e-4
+
+
+def test_small_images_and_training_keep_the_direct_paths():
+    m = _random_model("sdsen", stages=2)
+    x = torch.rand(1, 3, 7, 5)
+    assert m.body._fft_plan(x) is None
+    with torch.no_grad():
+        assert m(x).shape == x.shape
+    m.train()
+    y = m(torch.rand(1, 3, 9, 11))
+    y.mean().backward()  # the training path is the reference one, with gradients
+    assert m.body.layers[0].weight.grad is not None
+
+
+def test_spectra_cache_follows_the_weights(monkeypatch):
+    monkeypatch.setattr(fftconv, "MIN_PIXELS", 0)
+    m = _random_model("dsen")
+    x = torch.rand(1, 3, 33, 31)
+    with torch.no_grad():
+        m(x)
+        m.body.layers[2].weight.mul_(1.5)  # in-place change: the cached spectra must not be reused
+        ref = x - m.body(x)[0]
+        assert (m(x) - ref).abs().max() <= 1e-4
