@@ -1,19 +1,23 @@
-"""DSEN / S-DSEN inference speed on the CPU: the fused eval path against the reference (pre-issue-14) code path.
+"""DSEN / S-DSEN inference speed on the CPU: the eval path against the reference (pre-issue-14) code path.
 
 Usage::
 
     python benchmarks/bench_dsen.py                               # sdsen and dsen, 1 and 2 threads, 481x321
+    python benchmarks/bench_dsen.py --weights sdsen dsen --threads 2 --repeats 3
     python benchmarks/bench_dsen.py --weights sdsen --threads 2 --repeats 3 --profile
 
 ``before`` is the reference implementation that every eval call used until issue 14: ``_Body.forward``
 (NCHW ``(B, C, 4, H, W)`` p4 maps, ``torch.cat`` for the skip concatenation, separate bias / LeakyReLU / add
 passes), called under ``torch.no_grad()`` exactly as ``DSEN.forward`` / ``SDSEN.forward`` called it; it is the
-training path and is unchanged.  ``after`` is ``model(x)`` in eval mode (``_Body.forward_fast``: channels-last
-maps, oneDNN-fused bias + LeakyReLU, the concatenation split into two summed convolutions, the zero link half of
-stage 1 skipped).  ``derain()`` is the users' path (uint8 in and out) on the same image.
+training path and is unchanged.  ``direct`` is the previous fast path (issue 14, first round): ``_Body.forward_fast``
+with every convolution direct in oneDNN (channels-last maps, fused bias + LeakyReLU, the concatenation split into
+two summed convolutions, the zero link half of stage 1 skipped).  ``after`` is ``model(x)`` in eval mode, what
+users get now: the same, but the residual layers and links as tiled FFT convolutions
+(``derain_lib.layers.fftconv``, chosen by ``fftconv.use_fft``).  ``derain()`` is the users' path (uint8 in and
+out) on the same image (``--skip-derain`` leaves it out).
 
 The image is Rain100H ``rainy/001.png`` (481x321) from the data root, synthetic when absent.  Outputs are
-checked (max |after - before| <= 1e-4) before timing; timings are interleaved (``derain_lib.bench.interleaved``),
+checked (max |after - before| and max |direct - before| <= 1e-4) before timing; timings are interleaved (``derain_lib.bench.interleaved``),
 median wall and process CPU time are reported with the load average.  GFLOP counts the convolutions'
 multiply-adds x 2 with ``torch.utils.flop_counter`` on the reference path (exactly proportional to the pixels).
 """
@@ -52,6 +56,17 @@ def before(model, x: torch.Tensor) -> torch.Tensor:
     return y
 
 
+@torch.no_grad()
+def direct(model, x: torch.Tensor) -> torch.Tensor:
+    """The previous fast path: ``model(x)`` with the FFT route switched off (``_Body._fft_plan`` -> None)."""
+    body = model.body
+    body._fft_plan = lambda _x: None  # instance attribute shadows the method
+    try:
+        return model(x)
+    finally:
+        del body._fft_plan
+
+
 def conv_gflop(model, h: int, w: int) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -76,14 +91,19 @@ def test_image(size: str):
     return (np.random.default_rng(1).random((h, w, 3)) * 255).astype(np.uint8), "synthetic (data root absent)"
 
 
-def bench_one(model, img, threads: int, repeats: int) -> dict:
+def bench_one(model, img, threads: int, repeats: int, with_derain: bool = True) -> dict:
     torch.set_num_threads(threads)
     x = to_tensor(img)
     with torch.no_grad():
-        err = (model(x) - before(model, x)).abs().max().item()
-    if err > 1e-4:
-        raise AssertionError(f"fast path differs from the reference by {err:.3g} > 1e-4")
-    cpu: dict[str, list[float]] = {"before": [], "after": [], "derain()": []}
+        ref = before(model, x)
+        err = (model(x) - ref).abs().max().item()
+        err_direct = (direct(model, x) - ref).abs().max().item()
+    if max(err, err_direct) > 1e-4:
+        raise AssertionError(f"fast path differs from the reference by {err:.3g} (direct {err_direct:.3g}) > 1e-4")
+    fft = model.body._fft_plan(x) is not None
+    cpu: dict[str, list[float]] = {"before": [], "direct": [], "after": []}
+    if with_derain:
+        cpu["derain()"] = []
 
     def timed(name, fn):
         def run():
@@ -96,12 +116,16 @@ def bench_one(model, img, threads: int, repeats: int) -> dict:
         with torch.no_grad():
             model(x)
 
-    wall = interleaved({"before": timed("before", lambda: before(model, x)), "after": timed("after", after),
-                        "derain()": timed("derain()", lambda: derain(img, model))}, repeats=repeats, warmup=1)
+    fns = {"before": timed("before", lambda: before(model, x)), "direct": timed("direct", lambda: direct(model, x)),
+           "after": timed("after", after)}
+    if with_derain:
+        fns["derain()"] = timed("derain()", lambda: derain(img, model))
+    wall = interleaved(fns, repeats=repeats, warmup=1)
     med_cpu = {k: statistics.median(v[1:]) for k, v in cpu.items()}
     return {"threads": threads, "size": f"{img.shape[1]}x{img.shape[0]}", "repeats": repeats, "wall_s": wall,
             "cpu_s": med_cpu, "speedup_wall": {k: wall["before"] / v for k, v in wall.items()},
-            "speedup_cpu": {k: med_cpu["before"] / v for k, v in med_cpu.items()}, "max_abs_diff": err}
+            "speedup_cpu": {k: med_cpu["before"] / v for k, v in med_cpu.items()}, "max_abs_diff": err,
+            "max_abs_diff_direct": err_direct, "fft": fft}
 
 
 def profile(model, img, threads: int, fast: bool, rows: int = 10) -> str:
@@ -128,6 +152,7 @@ def main(argv=None):
     ap.add_argument("--size", default="481x321", help="WxH")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="torch.profiler tables of before and after")
+    ap.add_argument("--skip-derain", action="store_true", help="do not time derain()")
     ap.add_argument("--json", help="write the rows to this JSON file")
     args = ap.parse_args(argv)
     threads0 = torch.get_num_threads()
@@ -139,15 +164,17 @@ def main(argv=None):
             model = load_model(name, device="cpu").eval()
             gflop = conv_gflop(model, img.shape[0], img.shape[1])
             for t in args.threads:
-                r = bench_one(model, img, t, args.repeats)
+                r = bench_one(model, img, t, args.repeats, with_derain=not args.skip_derain)
                 r.update(weights=name, gflop=gflop, image=src)
                 rows.append(r)
-                w, c = r["wall_s"], r["cpu_s"]
-                print(f"{name:6s} {r['size']} {t} thr | wall: before {w['before']:6.2f} s, after {w['after']:6.2f} s "
-                      f"(x{r['speedup_wall']['after']:.2f}), derain() {w['derain()']:6.2f} s | CPU: before "
-                      f"{c['before']:6.2f} s, after {c['after']:6.2f} s (x{r['speedup_cpu']['after']:.2f}) | "
-                      f"{gflop:.0f} GFLOP: {gflop / w['after']:.0f} GFLOP/s after, {gflop / w['before']:.0f} before | "
-                      f"max|diff| {r['max_abs_diff']:.1e}", flush=True)
+                w, c, sw = r["wall_s"], r["cpu_s"], r["speedup_wall"]
+                dr = f", derain() {w['derain()']:6.2f} s" if "derain()" in w else ""
+                print(f"{name:6s} {r['size']} {t} thr | wall: before {w['before']:6.2f} s, direct {w['direct']:6.2f} s "
+                      f"(x{sw['direct']:.2f}), after {w['after']:6.2f} s (x{sw['after']:.2f}; "
+                      f"{'FFT' if r['fft'] else 'direct'}){dr} | CPU: before {c['before']:6.2f} s, after "
+                      f"{c['after']:6.2f} s (x{r['speedup_cpu']['after']:.2f}) | {gflop:.0f} direct-conv GFLOP: "
+                      f"{gflop / w['direct']:.0f} GFLOP/s direct, {gflop / w['before']:.0f} before | "
+                      f"max|diff| after {r['max_abs_diff']:.1e}, direct {r['max_abs_diff_direct']:.1e}", flush=True)
                 if args.profile:
                     print("before:\n" + profile(model, img, t, False) + "\nafter:\n" + profile(model, img, t, True))
     finally:
