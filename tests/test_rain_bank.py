@@ -155,3 +155,24 @@ def test_clipped_regions_are_not_rain(tmp_path):
     s = bank.sample(8, 32, 32, torch.Generator().manual_seed(0))
     # every crop comes from the valid right half, whose streaks are all >= 0.2
     assert all(float(x.max()) >= 0.2 for x in s)
+
+
+def test_saturated_rain_becomes_white(tmp_path):
+    """``saturate=True`` (bank_heavy): where the rainy image is saturated, the layer is 1 (a composite saturates
+    there too), elsewhere it is the exact rain; nothing is masked."""
+    clean, layer, rainy = _pair(4, h=64, w=96)
+    rainy[10:30, 10:40] = 255                             # a saturated rain region
+    got, _, valid = extract_layer(rainy, clean, saturate=True)
+    assert bool(valid.all())
+    assert float(got[:, 10:30, 10:40].min()) == 1.0
+    exact = np.clip(rainy.astype(np.float32) - clean.astype(np.float32), 0, None).mean(2) / 255
+    outside = np.ones((64, 96), bool); outside[10:30, 10:40] = False
+    assert np.allclose(got[0].numpy()[outside], exact[outside], atol=1e-6)
+    # the composite over a dark photo is white where the source was saturated
+    d = tmp_path / "pairs"
+    (d / "rainy").mkdir(parents=True); (d / "clean").mkdir()
+    Image.fromarray(clean).save(d / "clean" / "a.png"); Image.fromarray(rainy).save(d / "rainy" / "a.png")
+    bank = RainBank(BankParams(str(d), strength=(1.0, 1.0), scale=(1.0, 1.0), saturate=True))
+    for seed in range(4):                                 # the whole layer each time, maybe flipped
+        s = bank.sample(1, 64, 96, torch.Generator().manual_seed(seed))[0, 0]
+        assert max(float(s[10:30, 10:40].min()), float(s.flip(-1)[10:30, 10:40].min())) == 1.0
