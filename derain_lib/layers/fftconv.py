@@ -27,16 +27,18 @@ frequency domain: one inverse transform for both halves.
 """
 from __future__ import annotations
 
+import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import scipy.fft
 import torch
 
-__all__ = ["TilePlan", "use_fft", "spectrum_matrix", "fft_conv2d", "conv2d_padded", "TILE", "ROWS"]
+__all__ = ["TilePlan", "use_fft", "spectrum_matrix", "spectrum", "dft_matrices", "fft_conv2d", "conv2d_padded", "TILE",
+           "ROWS"]
 
 TILE = 32      # FFT tile side (valid outputs per tile: TILE - k + 1 = 28 for 5x5 filters)
-ROWS = 2       # tile rows per chunk (keeps a chunk's spectra in cache)
+ROWS = 6       # tile rows per chunk, about (see chunk_rows)
 MIN_CHANNEL_PRODUCT = 1024  # C_in * C_out from which the FFT beats direct convolution (40 x 40, 80 x 40: yes)
 MIN_PIXELS = 40_000         # H * W from which it does (measured crossover about 200 x 150 at 2 threads)
 
@@ -128,107 +130,211 @@ class TilePlan:
         return None
 
 
-def spectrum_matrix(weight: torch.Tensor, tile: int = TILE) -> torch.Tensor:
-    """Filter spectra for :func:`conv2d_padded`: (C_out, C_in, k, k) -> (F, 2 C_in, 2 C_out) real, F = T (T/2+1).
+def dft_matrices(tile: int, k: int, dtype=torch.float32):
+    """The real DFT matrices of the tiled transforms (float64-built, cached), for ``T = tile``, ``V = T - k + 1``,
+    ``nh = T // 2 + 1`` (half spectrum along the tile rows, full along the columns):
 
-    ``F.conv2d`` is a cross-correlation, so the tile spectrum is multiplied by the *conjugate* filter spectrum.
-    Complex products ``z = x w`` on interleaved (re, im) pairs are the real 2 x 2 blocks
-    ``[re z, im z] = [re x, im x] @ [[re w, im w], [-im w, re w]]``."""
+    * ``d`` (2 nh, T): real forward DFT along the tile rows, output rows ``(u, re/im)``;
+    * ``e`` (2 T, 2 T): complex forward DFT along the columns, ``[(v, re/im out), (re/im in, j)]``;
+    * ``g`` (2 V, 2 T): complex inverse DFT along the columns, only the ``V`` valid outputs,
+      ``[(re/im out, j'), (v, re/im in)]``;
+    * ``hm`` (V, 2 nh): real (Hermitian half-spectrum) inverse along the rows, valid outputs only, with the
+      ``1 / T^2`` normalisation."""
+    key = (tile, k, dtype)
+    m = _MATS.get(key)
+    if m is not None:
+        return m
+    t, v, nh = tile, tile - k + 1, tile // 2 + 1
+    i = torch.arange(t, dtype=torch.float64)
+    u = torch.arange(nh, dtype=torch.float64)
+    th = 2 * math.pi * torch.outer(u, i) / t                        # (nh, T)
+    d = torch.stack([th.cos(), -th.sin()], 1).reshape(2 * nh, t)
+    ph = 2 * math.pi * torch.outer(i, i) / t                        # (v, j)
+    c, s = ph.cos(), ph.sin()
+    e = torch.empty(t, 2, 2, t, dtype=torch.float64)
+    e[:, 0, 0], e[:, 0, 1], e[:, 1, 0], e[:, 1, 1] = c, s, -s, c      # e^{-i phi} (x_re + i x_im)
+    cj, sj = c[:, :v].T, s[:, :v].T                                 # (j', v)
+    g = torch.empty(2, v, t, 2, dtype=torch.float64)
+    g[0, :, :, 0], g[0, :, :, 1], g[1, :, :, 0], g[1, :, :, 1] = cj, -sj, sj, cj  # e^{+i phi} (y_re + i y_im)
+    wt = torch.full((nh,), 2.0, dtype=torch.float64)                # Hermitian weights: 1 for DC (and Nyquist)
+    wt[0] = 1
+    if t % 2 == 0:
+        wt[-1] = 1
+    ps = 2 * math.pi * torch.outer(i[:v], u) / t                    # (i', u)
+    hm = torch.stack([ps.cos() * wt, -ps.sin() * wt], 2).reshape(v, 2 * nh) / (t * t)
+    m = tuple(q.to(dtype).contiguous() for q in (d, e.reshape(2 * t, 2 * t), g.reshape(2 * v, 2 * t), hm))
+    _MATS[key] = m
+    return m
+
+
+_MATS: dict = {}
+
+
+def spectrum_matrix(weight: torch.Tensor, tile: int = TILE) -> torch.Tensor:
+    """Filter spectra for :func:`conv2d_padded`: (C_out, C_in, k, k) -> (F, 2 C_in, 2 C_out) real,
+    ``F = (T/2 + 1) T`` frequencies ``(u, v)`` (half spectrum along the rows), rows ``(re/im, C_in)``, columns
+    ``(re/im, C_out)``.
+
+    ``F.conv2d`` is a cross-correlation, so the tile spectrum is multiplied by the *conjugate* filter spectrum
+    ``s``; complex products ``y = x s`` on (re, im) halves are the real block matrix
+    ``[y_re, y_im] = [x_re, x_im] @ [[re s, im s], [-im s, re s]]``."""
     c_out, c_in, k, _ = weight.shape
     wp = torch.zeros(tile, tile, c_in, c_out, dtype=torch.float64)
     wp[:k, :k] = weight.detach().double().permute(2, 3, 1, 0)
-    s = torch.fft.rfft2(wp, dim=(0, 1)).conj().reshape(-1, c_in, c_out)  # (F, C_in, C_out) complex128
-    m = torch.empty(s.shape[0], c_in, 2, c_out, 2, dtype=torch.float64)
-    m[:, :, 0, :, 0] = s.real
-    m[:, :, 0, :, 1] = s.imag
-    m[:, :, 1, :, 0] = -s.imag
-    m[:, :, 1, :, 1] = s.real
+    s = torch.fft.rfft2(wp, dim=(1, 0)).conj().reshape(-1, c_in, c_out)  # (F, C_in, C_out), half along dim 0
+    m = torch.empty(s.shape[0], 2, c_in, 2, c_out, dtype=torch.float64)
+    m[:, 0, :, 0] = s.real
+    m[:, 0, :, 1] = s.imag
+    m[:, 1, :, 0] = -s.imag
+    m[:, 1, :, 1] = s.real
     return m.reshape(s.shape[0], 2 * c_in, 2 * c_out).to(weight.dtype).contiguous()
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None or _POOL._max_workers != n:
-        # each worker runs its chunk single-threaded (OpenMP / MKL thread counts are per calling thread)
+        # each worker runs its jobs single-threaded (OpenMP / MKL thread counts are per calling thread)
         _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="fftconv",
                                    initializer=torch.set_num_threads, initargs=(1,))
     return _POOL
 
 
 _POOL: ThreadPoolExecutor | None = None
+_TLS = threading.local()
+
+
+def _scratch(name: str, shape: tuple, dtype) -> torch.Tensor:
+    """A per-thread scratch buffer, reused from call to call (no per-chunk allocations / page faults)."""
+    bufs = _TLS.__dict__.setdefault("bufs", {})
+    t = bufs.get(name)
+    if t is None or t.dtype != dtype or t.numel() < math.prod(shape):
+        t = bufs[name] = torch.empty(math.prod(shape), dtype=dtype)
+    return t[:math.prod(shape)].view(shape)
+
+
+def _run(fn, jobs) -> None:
+    """Run ``fn(job)`` for every job, spread over ``torch.get_num_threads()`` single-threaded workers."""
+    threads = torch.get_num_threads()
+    if threads > 1 and len(jobs) > 1:
+        inference = torch.is_inference_mode_enabled()
+
+        def in_mode(job):  # grad / inference mode are thread-local: carry the caller's over
+            with torch.inference_mode(inference), torch.no_grad():
+                fn(job)
+
+        torch.set_num_threads(1)
+        try:
+            list(_pool(threads).map(in_mode, jobs))
+        finally:
+            torch.set_num_threads(threads)
+    else:
+        for job in jobs:
+            fn(job)
+
+
+def _row_spectrum(xb: torch.Tensor, plan: TilePlan, ty: int, out: torch.Tensor) -> None:
+    """Spectra of the ``nx`` tiles of tile row ``ty`` of one padded image ``xb`` (Hp, Wp, C) into ``out``
+    (nx, F, 2C): two GEMMs, ``d @ tile`` for all columns and channels at once (read straight from the buffer),
+    then ``e @`` for each (tile, u)."""
+    t, v, nx, wp, c = plan.tile, plan.valid, plan.nx, plan.wp, xb.shape[-1]
+    nh = t // 2 + 1
+    d, e, _, _ = dft_matrices(t, plan.k, xb.dtype)
+    x = xb.as_strided((nx, t, t * c), (v * c, wp * c, 1), xb.storage_offset() + ty * v * wp * c)
+    tmp = _scratch("rows", (nx, 2 * nh, t * c), xb.dtype)
+    torch.matmul(d, x, out=tmp)                                       # (nx, (u, re/im), (j, C))
+    torch.matmul(e, tmp.view(nx * nh, 2 * t, c), out=out.view(nx * nh, 2 * t, c))  # (nx, u, (v, re/im), C)
+
+
+def spectrum(x: torch.Tensor, plan: TilePlan, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Tile spectra of a padded buffer (B, Hp, Wp, C): (B, ny, nx, F, 2C), frequencies ``(u, v)`` and
+    ``(re/im, C)`` as in :func:`spectrum_matrix`; what :func:`conv2d_padded` computes per chunk, kept whole so
+    that an input used by several convolutions is transformed once.  ``out``: a buffer of that shape to reuse."""
+    b, c = x.shape[0], x.shape[-1]
+    f = (plan.tile // 2 + 1) * plan.tile
+    if out is None:
+        out = torch.empty(b, plan.ny, plan.nx, f, 2 * c, dtype=x.dtype)
+    _run(lambda job: _row_spectrum(x[job[0]], plan, job[1], out[job[0], job[1]]),
+         [(bi, ty) for bi in range(b) for ty in range(plan.ny)])
+    return out
+
+
+def chunk_rows(ny: int, b: int = 1, threads: int | None = None) -> int:
+    """Tile rows per chunk of :func:`conv2d_padded` (fixed rule): about ``ROWS`` (6; the per-frequency GEMMs
+    get ``6 nx`` rows, larger chunks run them faster), with, for a single image, a chunk count that is a
+    multiple of the thread count (no idle thread at the end)."""
+    threads = torch.get_num_threads() if threads is None else threads
+    k = -(-ny // ROWS)
+    if b == 1 and threads > 1:
+        k = min(ny, -(-k // threads) * threads)
+    return -(-ny // k)
 
 
 def conv2d_padded(inputs: list[torch.Tensor], spectra: list[torch.Tensor], plan: TilePlan,
                   bias: torch.Tensor | None = None, negative_slope: float | None = None,
-                  residual: torch.Tensor | None = None, rows: int = ROWS) -> torch.Tensor:
+                  residual: torch.Tensor | None = None, rows: int | None = None,
+                  out: torch.Tensor | None = None) -> torch.Tensor:
     """``out = residual + act(sum_i conv(inputs[i]; W_i) + bias)`` on padded buffers, by tiled FFT.
 
-    inputs: padded buffers (B, Hp, Wp, C_i) of ``plan``; spectra: :func:`spectrum_matrix` of each ``W_i``
-    (C_out, C_i, k, k) for ``plan.tile``; ``negative_slope``: LeakyReLU slope (None: no activation);
-    residual: a padded buffer (B, Hp, Wp, C_out) added after the activation.  Returns a new padded buffer
-    (B, Hp, Wp, C_out).
+    inputs: padded buffers (B, Hp, Wp, C_i) of ``plan``, or their :func:`spectrum` (B, ny, nx, F, 2 C_i);
+    spectra: :func:`spectrum_matrix` of each ``W_i`` (C_out, C_i, k, k) for ``plan.tile``;
+    ``negative_slope``: LeakyReLU slope (None: no activation); residual: a padded buffer (B, Hp, Wp, C_out)
+    added after the activation; rows: tile rows per chunk (default :func:`chunk_rows`); out: a padded buffer (B, Hp, Wp, C_out) with a zero border to write into
+    (not one of the inputs; default: a new one).  Returns the output padded buffer.
 
-    With ``torch.get_num_threads() > 1`` the chunks (``rows`` tile rows of one image each) are spread over
-    that many threads, each running its chunk single-threaded (the GEMMs and FFTs of one chunk are too small
-    to split well); the chunks write disjoint parts of the output."""
-    t, v, nx, ny, p = plan.tile, plan.valid, plan.nx, plan.ny, plan.pad
+    The bias is added to the DC coefficient of every tile (a constant per channel).  With
+    ``torch.get_num_threads() > 1`` the chunks (``rows`` tile rows of one image each) are spread over that
+    many threads, each running its chunk single-threaded; the chunks write disjoint parts of the output."""
+    t, v, nx, ny, p, wp = plan.tile, plan.valid, plan.nx, plan.ny, plan.pad, plan.wp
+    nh = t // 2 + 1
+    n_freq = nh * t
     b = inputs[0].shape[0]
+    dtype = inputs[0].dtype
     bias = None if bias is None else bias.detach()
     c_out = spectra[0].shape[-1] // 2
-    n_freq = t * (t // 2 + 1)
-    out = plan.empty(b, c_out, inputs[0].dtype)
-    wp = plan.wp
+    out = plan.empty(b, c_out, dtype) if out is None else out
+    _, _, g, hm = dft_matrices(t, plan.k, dtype)
+    rows = chunk_rows(ny, b) if rows is None else rows
 
     def chunk(job):
         bi, r0 = job
         r = min(rows, ny - r0)
         m = r * nx
-        y = None
-        for x, wm in zip(inputs, spectra):
-            c = x.shape[-1]
-            base = x[bi]
-            tiles = base.as_strided((t, t, r, nx, c), (wp * c, c, v * wp * c, v * c, 1),
-                                    base.storage_offset() + r0 * v * wp * c)
-            spec = scipy.fft.rfftn(tiles.numpy(), axes=(0, 1))                      # (T, T/2+1, r, nx, C)
-            xs = torch.view_as_real(torch.from_numpy(spec)).view(n_freq, m, 2 * c)
-            y = torch.bmm(xs, wm) if y is None else y.baddbmm_(xs, wm)              # (F, m, 2 C_out)
-        yc = torch.view_as_complex(y.view(t, t // 2 + 1, r, nx, c_out, 2)).numpy()
-        z = torch.from_numpy(scipy.fft.irfftn(yc, s=(t, t), axes=(0, 1), overwrite_x=True))  # (T, T, r, nx, C_out)
-        zv = z[:v, :v].permute(2, 0, 3, 1, 4)                                           # (r, V, nx, V, C_out)
-        rs = slice(p + r0 * v, p + (r0 + r) * v)
-        cs = slice(p, p + nx * v)
-        dst = out[bi, rs, cs].view(r, v, nx, v, c_out)
+        y = _scratch("y", (m, n_freq, 2 * c_out), dtype)
+        yf = y.transpose(0, 1)                                          # (F, m, 2 C_out) view
+        for n, (x, wm) in enumerate(zip(inputs, spectra)):
+            if x.dim() == 5:                                            # a precomputed spectrum
+                xs = x[bi, r0:r0 + r].reshape(m, n_freq, x.shape[-1])
+            else:
+                xs = _scratch("x", (m, n_freq, 2 * x.shape[-1]), dtype)
+                for q in range(r):
+                    _row_spectrum(x[bi], plan, r0 + q, xs[q * nx:(q + 1) * nx])
+            if n == 0:
+                torch.bmm(xs.transpose(0, 1), wm, out=yf)               # channel mixing, per frequency
+            else:
+                yf.baddbmm_(xs.transpose(0, 1), wm)
         if bias is not None:
-            torch.add(zv, bias, out=dst)
-        else:
-            dst.copy_(zv)
-        if negative_slope is not None:
-            torch.nn.functional.leaky_relu_(dst, negative_slope)
-        if residual is not None:
-            dst.add_(residual[bi, rs, cs].view(r, v, nx, v, c_out))
+            y[:, 0, :c_out] += bias * (t * t)                           # DC term: a constant per tile
+        z = _scratch("z", (nx * nh, 2 * v, c_out), dtype)
+        ob = out[bi]
+        for q in range(r):
+            torch.matmul(g, y[q * nx:(q + 1) * nx].view(nx * nh, 2 * t, c_out), out=z)   # (nx, u, (re/im, j'), C)
+            dst = ob.as_strided((nx, v, v * c_out), (v * c_out, wp * c_out, 1),
+                                ob.storage_offset() + (p + (r0 + q) * v) * wp * c_out + p * c_out)
+            torch.matmul(hm, z.view(nx, 2 * nh, v * c_out), out=dst)    # the valid V x V outputs, in place
+        if negative_slope is not None or residual is not None:
+            rs, cs = slice(p + r0 * v, p + (r0 + r) * v), slice(p, p + nx * v)
+            dst = ob[rs, cs]
+            if negative_slope is not None:
+                torch.nn.functional.leaky_relu_(dst, negative_slope)
+            if residual is not None:
+                dst.add_(residual[bi, rs, cs])
 
-    jobs = [(bi, r0) for bi in range(b) for r0 in range(0, ny, rows)]
-    threads = torch.get_num_threads()
-    if threads > 1 and len(jobs) > 1:
-        inference = torch.is_inference_mode_enabled()
-
-        def chunk_in_mode(job):  # grad / inference mode are thread-local: carry the caller's over
-            with torch.inference_mode(inference), torch.no_grad():
-                chunk(job)
-
-        torch.set_num_threads(1)
-        try:
-            list(_pool(threads).map(chunk_in_mode, jobs))
-        finally:
-            torch.set_num_threads(threads)
-    else:
-        for job in jobs:
-            chunk(job)
+    _run(chunk, [(bi, r0) for bi in range(b) for r0 in range(0, ny, rows)])
     return plan.zero_outside(out)
 
 
 def fft_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, tile: int = TILE,
-               rows: int = ROWS) -> torch.Tensor:
+               rows: int | None = None) -> torch.Tensor:
     """Drop-in ``F.conv2d(x, weight, bias, padding=k // 2)`` (stride 1, odd square k) by tiled FFT, for
     (B, C_in, H, W) float tensors; returns (B, C_out, H, W) in channels-last memory."""
     k = weight.shape[-1]
