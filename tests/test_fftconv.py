@@ -68,6 +68,67 @@ def test_fft_conv_fused_epilogue_and_two_inputs():
     assert (plan.interior(out) - ref).abs().max() <= 1e-4
 
 
+@pytest.mark.parametrize("tile,k", [(32, 5), (16, 3), (9, 5)])
+def test_dft_gemm_spectrum_matches_torch_fft(tile, k):
+    """fftconv.spectrum (two real GEMMs per tile row) == torch.fft.rfft2 of every tile (half spectrum along rows)."""
+    g = torch.Generator().manual_seed(tile)
+    plan = fftconv.TilePlan(61, 90, k, tile)
+    buf = plan.pad_nchw(torch.rand(2, 6, 61, 90, generator=g))
+    s = fftconv.spectrum(buf, plan)                                  # (B, ny, nx, F, 2C), (re/im, C)
+    nh, v = tile // 2 + 1, plan.valid
+    assert s.shape == (2, plan.ny, plan.nx, nh * tile, 12)
+    for ty, tx in [(0, 0), (plan.ny - 1, plan.nx - 1), (1, 2)]:
+        t = buf[:, ty * v:ty * v + tile, tx * v:tx * v + tile].double()
+        ref = torch.fft.rfft2(t, dim=(2, 1)).reshape(2, nh * tile, 6)  # (B, (u, v), C)
+        got = s[:, ty, tx].double()
+        assert (got[..., :6] - ref.real).abs().max() <= 1e-4 and (got[..., 6:] - ref.imag).abs().max() <= 1e-4
+    assert (fftconv.spectrum(buf, plan, out=torch.full_like(s, 7.0)) - s).abs().max() == 0
+
+
+def test_precomputed_spectrum_input_equals_spatial_input():
+    g = torch.Generator().manual_seed(5)
+    plan = fftconv.TilePlan(45, 38, 5, 16)
+    a, b = plan.pad_nchw(torch.rand(1, 8, 45, 38, generator=g)), plan.pad_nchw(torch.rand(1, 8, 45, 38, generator=g))
+    w = [fftconv.spectrum_matrix(torch.randn(4, 8, 5, 5, generator=g) * 0.1, 16) for _ in range(2)]
+    bias = torch.randn(4, generator=g)
+    ref = fftconv.conv2d_padded([a, b], w, plan, bias, 0.2, rows=2)
+    out = plan.empty(1, 4)
+    got = fftconv.conv2d_padded([fftconv.spectrum(a, plan), b], w, plan, bias, 0.2, rows=3, out=out)
+    assert got is out and (got - ref).abs().max() <= 1e-5
+
+
+def test_chunk_rows_rule():
+    assert fftconv.chunk_rows(12, 1, 2) == 6 and fftconv.chunk_rows(12, 1, 1) == 6
+    assert fftconv.chunk_rows(13, 1, 2) == 4      # 4 chunks (a multiple of 2 threads)
+    assert fftconv.chunk_rows(1, 1, 2) == 1 and fftconv.chunk_rows(40, 2, 2) == 6
+
+
+def test_sdsen_spectrum_reuse_is_exact_and_checked(monkeypatch):
+    """S-DSEN keeps each layer input's spectrum for the next stage's link: same output as transforming again,
+    and a feature changed in place (or any other tensor) is transformed anew."""
+    monkeypatch.setattr(fftconv, "MIN_PIXELS", 0)
+    from derain_lib.models import dsen
+    m = _random_model("sdsen", stages=3)
+    x = torch.rand(1, 3, 41, 30)
+    calls = []
+    spectrum = fftconv.spectrum
+    monkeypatch.setattr(fftconv, "spectrum", lambda *a, **k: calls.append(1) or spectrum(*a, **k))
+    with torch.no_grad():
+        y = m(x)
+        assert len(calls) == 3 * 3  # h_1..h_3 of each stage, each transformed once
+        monkeypatch.setattr(dsen, "_keep_spectra", lambda *a: False)
+        assert (m(x) - y).abs().max() <= 1e-6
+        monkeypatch.undo()
+        monkeypatch.setattr(fftconv, "MIN_PIXELS", 0)
+        body = m.body
+        _, feats, _ = body.forward_fast(x)
+        assert all("_fft_spectrum" in f.__dict__ for f in feats[:3])
+        feats[0].mul_(0.5)  # in place: the attached spectrum is stale
+        ref = body(x, [f.contiguous().view(1, -1, 4, 41, 30) for f in feats])[0]  # the reference path
+        got = body.forward_fast(x, feats)[0]
+        assert (got - ref).abs().max() <= 1e-4
+
+
 def test_the_rule():
     assert fftconv.use_fft(80, 40, 5, 321, 481) and fftconv.use_fft(40, 40, 5, 321, 481)
     assert not fftconv.use_fft(3, 40, 5, 321, 481)     # the head

@@ -91,6 +91,46 @@ class _FreeAggregation(nn.Module):
         return self.conv(x.flatten(1, 2))  # (B, C*4, H, W) -> (B, C_out, H, W)
 
 
+_MAX_KEPT_SPECTRA_BYTES = 256 * 2 ** 20  # per spectrum (4 are alive at a time): images up to about 0.9 MP
+
+
+def _keep_spectra(plan: "fftconv.TilePlan", b: int, c: int) -> bool:
+    """Whether S-DSEN keeps whole-image layer-input spectra for the next stage (fixed memory rule: each at most
+    256 MiB, i.e. about 0.9 megapixels with 40 maps; larger images transform every input per chunk)."""
+    return b * plan.ny * plan.nx * (plan.tile // 2 + 1) * plan.tile * 2 * c * 4 <= _MAX_KEPT_SPECTRA_BYTES
+
+
+def _attached_spectrum(t: torch.Tensor, plan: "fftconv.TilePlan"):
+    """The spectrum :meth:`_Body._forward_fft_layers` attached to feature ``t``, if still valid for ``plan``."""
+    got = t.__dict__.get("_fft_spectrum") if hasattr(t, "__dict__") else None
+    if got is None or got[0] != plan or got[1] != t._version:
+        return None
+    return got[2]
+
+
+class _FFTWorkspace:
+    """Buffers recycled across the FFT layers of one image size: spectra (at most 4 spare) and the link
+    output (an internal padded buffer, never returned)."""
+
+    def __init__(self, key):
+        self.key = key
+        self.spare: list[torch.Tensor] = []
+        self.link = None
+
+    def take_spectrum(self):
+        return self.spare.pop() if self.spare else None
+
+    def give_spectrum(self, s: torch.Tensor) -> None:
+        if len(self.spare) < 4:
+            self.spare.append(s)
+
+    def link_buffer(self) -> torch.Tensor:
+        plan, b, c, dtype = self.key
+        if self.link is None:
+            self.link = plan.empty(b, c, dtype)
+        return self.link
+
+
 class _Body(nn.Module):
     """One DSEN pass: image -> (rain layer R, per-layer features, aggregated features).
 
@@ -202,24 +242,53 @@ class _Body(nn.Module):
     def _forward_fft_layers(self, h, prev, layers, links, plan, slope):
         """The residual group-conv layers (and links) by tiled FFT (:mod:`derain_lib.layers.fftconv`) on padded
         channels-last buffers; ``conv(cat(h, link))`` is summed in the frequency domain.  Returns the features as
-        (B, C * 4, H, W) views into their padded buffers (the next stage finds the buffers again)."""
+        (B, C * 4, H, W) views into their padded buffers (the next stage finds the buffers again).
+
+        Spectrum reuse (``link="concat"``): the input of layer ``i + 1`` is the feature ``h_i`` that the next
+        stage's link ``i`` convolves again, so its tile spectrum (:func:`fftconv.spectrum`) is computed once
+        and attached to the returned feature (``_fft_spectrum``, with the tensor version it was taken at);
+        the next stage uses it when it gets that very tensor back unchanged, else transforms ``prev[i]``
+        anew.  Spectra a link has consumed, and the link output buffer, are recycled from call to call
+        (:meth:`_fft_workspace`): no large allocations, no page faults."""
         lay, lnk = self._fft_spectra(plan, layers, links)
         conv = fftconv.conv2d_padded
+        keep = self.link == "concat" and _keep_spectra(plan, h.shape[0], h.shape[1])
+        ws = self._fft_workspace(plan, h.shape[0], h.shape[1], h.dtype)
         hb = plan.pad_nchw(h)
         feats = []
-        for i, (_, b) in enumerate(layers):
-            if self.link != "none" and prev is not None:
-                pb = plan.buffer_of(prev[i])
-                pb = plan.pad_nchw(prev[i]) if pb is None else pb
-                lk = conv([pb], [lnk[i]], plan, links[i][1], slope)
-                if self.link == "concat":
-                    hb = conv([hb, lk], lay[i], plan, b, slope, residual=hb)
-                else:  # "add": conv(h + link)
-                    hb = conv([hb + lk], lay[i], plan, b, slope, residual=hb)
-            else:  # no link, or the first stage (the concatenated link half is zeros)
-                hb = conv([hb], lay[i][:1], plan, b, slope, residual=hb)
-            feats.append(plan.interior(hb))
+        try:
+            for i, (_, b) in enumerate(layers):
+                hin = hb
+                if keep and i > 0:  # h_{i-1}: transformed once, for this layer and the next stage's link
+                    hin = fftconv.spectrum(hb, plan, out=ws.take_spectrum())
+                    f = feats[-1]
+                    f.__dict__["_fft_spectrum"] = (plan, f._version, hin)
+                if self.link != "none" and prev is not None:
+                    src = _attached_spectrum(prev[i], plan)
+                    if src is None:
+                        src = plan.buffer_of(prev[i])
+                        src = plan.pad_nchw(prev[i]) if src is None else src
+                    lk = conv([src], [lnk[i]], plan, links[i][1], slope, out=ws.link_buffer())
+                    if src.dim() == 5:  # consumed: detach it from prev[i] and recycle it
+                        del prev[i].__dict__["_fft_spectrum"]
+                        ws.give_spectrum(src)
+                    if self.link == "concat":
+                        hb = conv([hin, lk], lay[i], plan, b, slope, residual=hb)
+                    else:  # "add": conv(h + link)
+                        hb = conv([hb + lk], lay[i], plan, b, slope, residual=hb)
+                else:  # no link, or the first stage (the concatenated link half is zeros)
+                    hb = conv([hin], lay[i][:1], plan, b, slope, residual=hb)
+                feats.append(plan.interior(hb))
+        finally:
+            self.__dict__["_fft_ws"] = ws
         return feats
+
+    def _fft_workspace(self, plan, b, c, dtype) -> "_FFTWorkspace":
+        """This module's recycled FFT buffers for this image size (taken out while a forward uses them, so a
+        concurrent forward builds its own)."""
+        ws = self.__dict__.pop("_fft_ws", None)
+        key = (plan, b, c, dtype)
+        return ws if ws is not None and ws.key == key else _FFTWorkspace(key)
 
     @torch.no_grad()
     def forward_fast(self, x: torch.Tensor, prev: list[torch.Tensor] | None = None):
