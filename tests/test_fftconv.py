@@ -98,9 +98,11 @@ def test_precomputed_spectrum_input_equals_spatial_input():
 
 
 def test_chunk_rows_rule():
-    assert fftconv.chunk_rows(12, 1, 2) == 6 and fftconv.chunk_rows(12, 1, 1) == 6
-    assert fftconv.chunk_rows(13, 1, 2) == 4      # 4 chunks (a multiple of 2 threads)
-    assert fftconv.chunk_rows(1, 1, 2) == 1 and fftconv.chunk_rows(40, 2, 2) == 6
+    assert fftconv.chunk_rows(12, 1, 1, nx=18) == 12     # 481 x 321 at 1 thread: one chunk
+    assert fftconv.chunk_rows(12, 1, 2, nx=18) == 6      # 2 threads: 2 chunks
+    assert fftconv.chunk_rows(13, 1, 2, nx=18) == 7
+    assert fftconv.chunk_rows(50, 1, 2, nx=70) == 5      # 4 MP: 10 chunks of at most 384 tiles
+    assert fftconv.chunk_rows(1, 1, 2) == 1 and fftconv.chunk_rows(40, 2, 2, nx=5) == 40
 
 
 def test_sdsen_spectrum_reuse_is_exact_and_checked(monkeypatch):
