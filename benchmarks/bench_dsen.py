@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_dsen.py                               # sdsen and dsen, 1 and 2 threads, 481x321
     python benchmarks/bench_dsen.py --weights sdsen dsen --threads 2 --repeats 3
     python benchmarks/bench_dsen.py --weights sdsen --threads 2 --repeats 3 --profile
+    python benchmarks/bench_dsen.py --phases --threads 1 2                # one tiled-FFT conv, phase by phase
 
 ``before`` is the reference implementation that every eval call used until issue 14: ``_Body.forward``
 (NCHW ``(B, C, 4, H, W)`` p4 maps, ``torch.cat`` for the skip concatenation, separate bias / LeakyReLU / add
@@ -13,7 +14,8 @@ training path and is unchanged.  ``direct`` is the previous fast path (issue 14,
 with every convolution direct in oneDNN (channels-last maps, fused bias + LeakyReLU, the concatenation split into
 two summed convolutions, the zero link half of stage 1 skipped).  ``after`` is ``model(x)`` in eval mode, what
 users get now: the same, but the residual layers and links as tiled FFT convolutions
-(``derain_lib.layers.fftconv``, chosen by ``fftconv.use_fft``).  ``derain()`` is the users' path (uint8 in and
+(``derain_lib.layers.fftconv``, chosen by ``fftconv.use_fft``: tile transforms as real DFT GEMMs, per-frequency
+channel-mixing GEMMs, S-DSEN layer-input spectra reused by the next stage's links).  ``derain()`` is the users' path (uint8 in and
 out) on the same image (``--skip-derain`` leaves it out).
 
 The image is Rain100H ``rainy/001.png`` (481x321) from the data root, synthetic when absent.  Outputs are
@@ -143,6 +145,50 @@ def profile(model, img, threads: int, fast: bool, rows: int = 10) -> str:
                                                            max_name_column_width=36, max_shapes_column_width=60)
 
 
+def phases(size: str, threads: int, repeats: int = 5) -> str:
+    """Median wall ms of the pieces of the S-DSEN FFT convolutions at ``size`` (random 40-map inputs): the
+    whole-image tile spectrum of 40 maps, a 40 -> 40 link from a kept spectrum (channel mixing + inverse +
+    epilogue), an 80 -> 40 layer from a kept spectrum plus a spatial input (transformed per chunk), the same
+    from two spectra, and oneDNN's direct 80 -> 40 conv for comparison."""
+    import torch.nn.functional as F
+
+    from derain_lib.layers import fftconv
+
+    torch.set_num_threads(threads)
+    w_, h_ = (int(v) for v in size.lower().split("x"))
+    plan = fftconv.TilePlan(h_, w_, 5)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 40, h_, w_, generator=g)
+    a = plan.pad_nchw(x)
+    sa = fftconv.spectrum(a, plan)
+    wt = torch.randn(40, 80, 5, 5, generator=g) * 0.03
+    bias = torch.zeros(40)
+    sw = [fftconv.spectrum_matrix(wt[:, :40]), fftconv.spectrum_matrix(wt[:, 40:])]
+    out = plan.empty(1, 40)
+    xx = torch.cat([x, x], 1).contiguous(memory_format=torch.channels_last)
+    wcl = wt.contiguous(memory_format=torch.channels_last)
+    cases = {
+        "spectrum(40 maps)": lambda: fftconv.spectrum(a, plan, out=sa),
+        "link 40->40 from spectrum": lambda: fftconv.conv2d_padded([sa], sw[:1], plan, bias, 0.2, out=out),
+        "layer 80->40 spectrum+spatial": lambda: fftconv.conv2d_padded([sa, a], sw, plan, bias, 0.2, residual=a,
+                                                                        out=out),
+        "layer 80->40 two spectra": lambda: fftconv.conv2d_padded([sa, sa], sw, plan, bias, 0.2, residual=a,
+                                                                   out=out),
+        "oneDNN direct 80->40": lambda: F.conv2d(xx, wcl, bias, padding=2),
+    }
+    res = []
+    with torch.no_grad():
+        for name, fn in cases.items():
+            fn()
+            ts = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - t0)
+            res.append(f"{name} {1e3 * statistics.median(ts):.1f} ms")
+    return f"phases {size} {threads} thr: " + ", ".join(res)
+
+
 def main(argv=None):
     from derain_lib.checkpoint import load_model
 
@@ -153,9 +199,17 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="torch.profiler tables of before and after")
     ap.add_argument("--skip-derain", action="store_true", help="do not time derain()")
+    ap.add_argument("--phases", action="store_true", help="only time the pieces of one FFT conv (see phases())")
     ap.add_argument("--json", help="write the rows to this JSON file")
     args = ap.parse_args(argv)
     threads0 = torch.get_num_threads()
+    if args.phases:
+        try:
+            for t in args.threads:
+                print(phases(args.size, t), flush=True)
+        finally:
+            torch.set_num_threads(threads0)
+        return []
     img, src = test_image(args.size)
     print(f"machine: {machine_info()}\nimage: {src} | load avg before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     rows = []
