@@ -323,13 +323,13 @@ def conv2d_padded(inputs: list[torch.Tensor], spectra: list[torch.Tensor], plan:
             dst = ob.as_strided((nx, v, v * c_out), (v * c_out, wp * c_out, 1),
                                 ob.storage_offset() + (p + (r0 + q) * v) * wp * c_out + p * c_out)
             torch.matmul(hm, z.view(nx, 2 * nh, v * c_out), out=dst)    # the valid V x V outputs, in place
-        if negative_slope is not None or residual is not None:
-            rs, cs = slice(p + r0 * v, p + (r0 + r) * v), slice(p, p + nx * v)
-            dst = ob[rs, cs]
-            if negative_slope is not None:
-                torch.nn.functional.leaky_relu_(dst, negative_slope)
-            if residual is not None:
-                dst.add_(residual[bi, rs, cs])
+            if negative_slope is not None or residual is not None:     # epilogue while the row is in cache
+                rs, cs = slice(p + (r0 + q) * v, p + (r0 + q + 1) * v), slice(p, p + nx * v)
+                dst = ob[rs, cs]
+                if negative_slope is not None:
+                    torch.nn.functional.leaky_relu_(dst, negative_slope)
+                if residual is not None:
+                    dst.add_(residual[bi, rs, cs])
 
     _run(chunk, [(bi, r0) for bi in range(b) for r0 in range(0, ny, rows)])
     return plan.zero_outside(out)
