@@ -100,10 +100,16 @@ def _keep_spectra(plan: "fftconv.TilePlan", b: int, c: int) -> bool:
     return b * plan.ny * plan.nx * (plan.tile // 2 + 1) * plan.tile * 2 * c * 4 <= _MAX_KEPT_SPECTRA_BYTES
 
 
+def _version(t: torch.Tensor) -> int:
+    """The tensor's in-place version counter; -1 for inference tensors (``torch.inference_mode``, e.g.
+    ``derain()``), which have none: there only the identity of the returned feature tensor is checked."""
+    return -1 if t.is_inference() else t._version
+
+
 def _attached_spectrum(t: torch.Tensor, plan: "fftconv.TilePlan"):
     """The spectrum :meth:`_Body._forward_fft_layers` attached to feature ``t``, if still valid for ``plan``."""
     got = t.__dict__.get("_fft_spectrum") if hasattr(t, "__dict__") else None
-    if got is None or got[0] != plan or got[1] != t._version:
+    if got is None or got[0] != plan or got[1] != _version(t):
         return None
     return got[2]
 
@@ -247,8 +253,8 @@ class _Body(nn.Module):
         Spectrum reuse (``link="concat"``): the input of layer ``i + 1`` is the feature ``h_i`` that the next
         stage's link ``i`` convolves again, so its tile spectrum (:func:`fftconv.spectrum`) is computed once
         and attached to the returned feature (``_fft_spectrum``, with the tensor version it was taken at);
-        the next stage uses it when it gets that very tensor back unchanged, else transforms ``prev[i]``
-        anew.  Spectra a link has consumed, and the link output buffer, are recycled from call to call
+        the next stage uses it when it gets that very tensor back unchanged (under ``torch.inference_mode``,
+        which keeps no version counters: that very tensor), else transforms ``prev[i]`` anew.  Spectra a link has consumed, and the link output buffer, are recycled from call to call
         (:meth:`_fft_workspace`): no large allocations, no page faults."""
         lay, lnk = self._fft_spectra(plan, layers, links)
         conv = fftconv.conv2d_padded
@@ -262,7 +268,7 @@ class _Body(nn.Module):
                 if keep and i > 0:  # h_{i-1}: transformed once, for this layer and the next stage's link
                     hin = fftconv.spectrum(hb, plan, out=ws.take_spectrum())
                     f = feats[-1]
-                    f.__dict__["_fft_spectrum"] = (plan, f._version, hin)
+                    f.__dict__["_fft_spectrum"] = (plan, _version(f), hin)
                 if self.link != "none" and prev is not None:
                     src = _attached_spectrum(prev[i], plan)
                     if src is None:
