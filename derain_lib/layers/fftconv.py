@@ -11,9 +11,11 @@ rounding (about 1e-6 relative in float32; FFTs are numerically benign, unlike la
 
 Layout.  Feature maps live in *padded* channels-last buffers ``(B, Hp, Wp, C)`` (:class:`TilePlan`): the image
 sits at ``[p : p + H, p : p + W]`` (``p = k // 2``), everything else is zero, and ``Hp = ny V + k - 1``,
-``Wp = nx V + k - 1`` cover whole tiles.  Tiles are then just a strided view of the buffer (no unfold copy);
-the FFTs run over the two leading tile axes (``scipy.fft``: pocketfft vectorises across the contiguous channel
-axis), which leaves the spectra as ``(T, T/2 + 1, tiles, C)``, exactly the ``(frequency, tiles, C_in)`` batch
+``Wp = nx V + k - 1`` cover whole tiles.  Tiles are then just a strided view of the buffer (no unfold copy).
+The 32-point transforms are dense real DFT matrices applied as matrix multiplies (:func:`dft_matrices`): about
+10x the FLOPs of an FFT, but at GEMM speed, where pocketfft (``scipy.fft``, an earlier version) ran 32-point
+transforms at 2-3 GFLOP/s and took two thirds of the time.  They leave the spectra as ``(T, T/2 + 1, tiles, C)``,
+exactly the ``(frequency, tiles, C_in)`` batch
 of matrices the channel mixing needs: one batched real GEMM ``(F, tiles, 2 C_in) @ (F, 2 C_in, 2 C_out)`` on
 interleaved real / imaginary parts (see :func:`spectrum_matrix`).  Bias, LeakyReLU and a residual add are
 applied while the valid part of each tile is written straight into the output's padded buffer, which is then
