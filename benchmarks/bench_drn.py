@@ -33,7 +33,6 @@ practical peak.  Shipped weights are the default: random initial weights make ac
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -44,7 +43,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from derain_lib.bench import interleaved, machine_info  # noqa: E402
+from derain_lib.bench import cpu_timed, interleaved, loadavg, machine_info, write_rows_json  # noqa: E402
 from derain_lib.infer import derain  # noqa: E402
 from derain_lib.io import to_tensor, to_uint8  # noqa: E402
 from derain_lib.models.drn import DRN  # noqa: E402
@@ -72,13 +71,6 @@ def _wall(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def test_image(size: str) -> tuple[np.ndarray, str]:
@@ -116,13 +108,6 @@ def bench_one(model: DRN, img: np.ndarray, threads: int, repeats: int) -> dict:
     x = to_tensor(img)
     cpu: dict[str, list[float]] = {"authors": [], "model(x)": [], "derain()": []}
 
-    def timed(name, fn):
-        def run():
-            c0 = time.process_time()
-            fn()
-            cpu[name].append(time.process_time() - c0)
-        return run
-
     with torch.no_grad():
         want = ref(x)[0]
         got = model(x)
@@ -142,8 +127,8 @@ def bench_one(model: DRN, img: np.ndarray, threads: int, repeats: int) -> dict:
         with torch.no_grad():
             model(x)
 
-    fns = {"authors": timed("authors", authors), "model(x)": timed("model(x)", ours),
-           "derain()": timed("derain()", lambda: derain(img, model))}
+    fns = {"authors": cpu_timed(cpu, "authors", authors), "model(x)": cpu_timed(cpu, "model(x)", ours),
+           "derain()": cpu_timed(cpu, "derain()", lambda: derain(img, model))}
     wall = interleaved(fns, repeats=repeats, warmup=1)
     med_cpu = {k: statistics.median(v[1:]) for k, v in cpu.items()}  # drop the warm-up call
     flops = drn_flops(img.shape[0], img.shape[1], model.config.stages, model.config.recursions)
@@ -210,8 +195,7 @@ def main(argv=None):
         torch.set_num_threads(threads0)
     print(f"load avg after: {loadavg()}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine_info(), "rows": rows}, f, indent=2)
+        write_rows_json(args.json, rows)
     return rows
 
 

@@ -26,7 +26,6 @@ multiply-adds x 2 with ``torch.utils.flop_counter`` on the reference path (exact
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -37,7 +36,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from derain_lib.bench import interleaved, machine_info  # noqa: E402
+from derain_lib.bench import cpu_timed, interleaved, loadavg, machine_info, write_rows_json  # noqa: E402
 from derain_lib.infer import derain  # noqa: E402
 from derain_lib.io import to_tensor  # noqa: E402
 from derain_lib.models.dsen import SDSEN  # noqa: E402
@@ -107,21 +106,15 @@ def bench_one(model, img, threads: int, repeats: int, with_derain: bool = True) 
     if with_derain:
         cpu["derain()"] = []
 
-    def timed(name, fn):
-        def run():
-            c0 = time.process_time()
-            fn()
-            cpu[name].append(time.process_time() - c0)
-        return run
-
     def after():
         with torch.no_grad():
             model(x)
 
-    fns = {"before": timed("before", lambda: before(model, x)), "direct": timed("direct", lambda: direct(model, x)),
-           "after": timed("after", after)}
+    fns = {"before": cpu_timed(cpu, "before", lambda: before(model, x)),
+           "direct": cpu_timed(cpu, "direct", lambda: direct(model, x)),
+           "after": cpu_timed(cpu, "after", after)}
     if with_derain:
-        fns["derain()"] = timed("derain()", lambda: derain(img, model))
+        fns["derain()"] = cpu_timed(cpu, "derain()", lambda: derain(img, model))
     wall = interleaved(fns, repeats=repeats, warmup=1)
     med_cpu = {k: statistics.median(v[1:]) for k, v in cpu.items()}
     return {"threads": threads, "size": f"{img.shape[1]}x{img.shape[0]}", "repeats": repeats, "wall_s": wall,
@@ -211,7 +204,7 @@ def main(argv=None):
             torch.set_num_threads(threads0)
         return []
     img, src = test_image(args.size)
-    print(f"machine: {machine_info()}\nimage: {src} | load avg before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"machine: {machine_info()}\nimage: {src} | load avg before: {loadavg()}")
     rows = []
     try:
         for name in args.weights:
@@ -233,10 +226,9 @@ def main(argv=None):
                     print("before:\n" + profile(model, img, t, False) + "\nafter:\n" + profile(model, img, t, True))
     finally:
         torch.set_num_threads(threads0)
-    print(f"load avg after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"load avg after: {loadavg()}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine_info(), "rows": rows}, f, indent=2)
+        write_rows_json(args.json, rows)
     return rows
 
 

@@ -55,6 +55,32 @@ def interleaved(fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: 
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def cpu_timed(cpu: dict[str, list[float]], name: str, fn: Callable[[], object]) -> Callable[[], None]:
+    """``fn`` wrapped so that each call appends its process CPU time (all threads) to ``cpu[name]``: pass the
+    wrapped functions to :func:`interleaved` to get CPU time beside wall time."""
+    def run() -> None:
+        c0 = time.process_time()
+        fn()
+        cpu[name].append(time.process_time() - c0)
+    return run
+
+
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages, for benchmark reports ("n/a" where the OS has none)."""
+    import os
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def write_rows_json(path: str, rows: list[dict]) -> None:
+    """A benchmark's rows with the machine they came from, as JSON (the scripts' ``--json``)."""
+    import json
+    with open(path, "w") as f:
+        json.dump({"machine": machine_info(), "rows": rows}, f, indent=2)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Latency of every shipped weight through derain() (``python -m derain_lib bench``, issue 14 item 4)
 LATENCY_SIZES: dict[str, tuple[int, int]] = {"0.25MP": (608, 412), "1MP": (1216, 822)}  # label -> (W, H)
