@@ -156,16 +156,16 @@ class RainBank:
             # ones), then the first window with >= 98% valid pixels wins, else the most valid of the tries
             k = int(u[i, 0] * len(self.layers)) % len(self.layers)
             lh, lw = self.layers[k].shape[-2:]
+            ch, cw = min(lh, max(2, round(h / s))), min(lw, max(2, round(w / s)))
             for t in range(self.TRIES):
-                ch, cw = min(lh, max(2, round(h / s))), min(lw, max(2, round(w / s)))
                 y0 = int(float(u[i, 2] if t == 0 else tries[i, t, 0]) * (lh - ch + 1))
                 x0 = int(float(u[i, 3] if t == 0 else tries[i, t, 1]) * (lw - cw + 1))
                 share = float(self.valid[k][:, y0:y0 + ch, x0:x0 + cw].float().mean())
                 if best is None or share > best[0]:
-                    best = (share, k, y0, x0, ch, cw)
+                    best = (share, y0, x0)
                 if share >= 0.98:
                     break
-            _, k, y0, x0, ch, cw = best
+            _, y0, x0 = best
             crop = self.layers[k][:, y0:y0 + ch, x0:x0 + cw][None].float()
             if (ch, cw) != (h, w):
                 crop = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
