@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .rain_bank import BANKS
+
 __all__ = ["RainParams", "PRESETS", "check_preset", "streak_layer", "haze_maps", "rain_batch", "add_rain", "downsample"]
 
 
@@ -76,7 +78,7 @@ PRESETS: dict[str, RainParams] = {
 # Banks of real rain layers from training pairs (derain_lib.rain_bank): "bank" (RainTrainH), "bank_ddn" (DDN
 # streaks), "bank_1dir" (RainTrainH, one direction per crop), "bank_heavy" (RainTrainH at full strength).
 # They join with "+" like the presets.
-BANK_NAMES = ("bank", "bank_ddn", "bank_1dir", "bank_heavy")
+BANK_NAMES = tuple(BANKS)
 PRESET_NAMES = tuple(PRESETS) + ("mixed",) + BANK_NAMES
 
 
