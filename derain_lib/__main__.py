@@ -309,7 +309,9 @@ def cmd_train(args) -> int:
         "train_seconds": round(hist["time"][-1], 1) if hist["time"] else 0.0,
         "final_loss": hist["loss"][-1] if hist["loss"] else None,
         "machine": machine_info(),
-        "data": args.data if args.data != "synthetic" else f"synthetic ({args.preset}) over {args.clean or 'clean/'}",
+        "data": (args.data if args.data != "synthetic" else f"synthetic ({args.preset}) over {args.clean or 'clean/'}")
+        + (f" + unlabelled real rainy patches from {'the shared real photo folders' if args.real == ['default'] else ', '.join(args.real)}"
+           f" ({len(args.exclude or ())} photos held out)" if args.real else ""),
         "batch": batch, "patch": patch, "lr": lr, "milestones": milestones,
     }
     run = {"command": command, "date": date0, "steps": trainer.step,
