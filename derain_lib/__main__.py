@@ -333,7 +333,12 @@ def cmd_train(args) -> int:
         info["eval"] = {Path(r["dataset"]).name: r["mean"] for r in evals}
     info["summary"] = args.summary or ""
     path = save_weights(model, args.out, info)
-    Path(path).with_suffix(".json").write_text(json.dumps({"arch": args.model, "config": config, **info},
+    # The JSON sidecar also keeps this run's loss curve (means over each --log-every steps; the semi-supervised
+    # terms too), which notebook 03 plots; the weight file's own metadata stays small.
+    history = {k: [round(float(v), 6) for v in vals] for k, vals in hist.items() if k != "lr"}
+    history_note = f"history: means over each {args.log_every} steps of the last run of the lineage"
+    Path(path).with_suffix(".json").write_text(json.dumps({"arch": args.model, "config": config, **info,
+                                                           "history": history, "history_note": history_note},
                                                           indent=2) + "\n")
     print(f"saved {path} (+ .json) after {trainer.step} steps")
     return 0

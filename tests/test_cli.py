@@ -85,6 +85,7 @@ def test_synth_train_eval_roundtrip(tmp_path):
     assert [ln.split()[1] for ln in r.stdout.splitlines() if ln.startswith("step ")] == ["1/3", "2/3", "3/3"]
     info = json.loads(w.with_suffix(".json").read_text())
     assert info["steps"] == 3 and "python -m derain_lib train drn" in info["command"]
+    assert info["history"]["step"] == [1, 2, 3] and len(info["history"]["loss"]) == 3   # the loss curve, per log
     r = cli("eval", "--data", tmp_path / "pairs", "--model", w, "--json", check=True)
     assert json.loads(r.stdout)[0]["model"] == "tiny"
     # Resuming keeps the saved schedule, and the header and the sidecar say so (not this call's --lr).
