@@ -303,15 +303,17 @@ def cmd_train(args) -> int:
     if not trainer.is_main:
         return 0
     command = "python -m derain_lib " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    data = args.data if args.data != "synthetic" else f"synthetic ({args.preset}) over {', '.join(map(str, args.clean)) if args.clean else 'clean/'}"
+    if args.real:
+        where = "the shared real photo folders" if args.real == ["default"] else ", ".join(args.real)
+        data += f" + unlabelled real rainy patches from {where} ({len(args.exclude or ())} photos held out)"
     info = {
         "command": command,
         "steps": trainer.step,
         "train_seconds": round(hist["time"][-1], 1) if hist["time"] else 0.0,
         "final_loss": hist["loss"][-1] if hist["loss"] else None,
         "machine": machine_info(),
-        "data": (args.data if args.data != "synthetic" else f"synthetic ({args.preset}) over {args.clean or 'clean/'}")
-        + (f" + unlabelled real rainy patches from {'the shared real photo folders' if args.real == ['default'] else ', '.join(args.real)}"
-           f" ({len(args.exclude or ())} photos held out)" if args.real else ""),
+        "data": data,
         "batch": batch, "patch": patch, "lr": lr, "milestones": milestones,
     }
     run = {"command": command, "date": date0, "steps": trainer.step,

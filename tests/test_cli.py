@@ -103,3 +103,20 @@ def test_synth_train_eval_roundtrip(tmp_path):
     info2 = json.loads(w2.with_suffix(".json").read_text())
     assert [r["steps"] for r in info2["lineage"]] == [5, 2] and info2["steps"] == 7
     assert info2["lineage"][1]["init"] == str(w) and info2["lineage"][1]["cpu_seconds"] > 0
+
+
+def test_semi_train_records_its_real_photos(tmp_path):
+    """A semi-supervised run's sidecar names the unlabelled real photos it matched and how many were held back."""
+    from skimage import data
+    clean, real = tmp_path / "clean", tmp_path / "real"
+    clean.mkdir(), real.mkdir()
+    Image.fromarray(data.astronaut()[:96, :96]).save(clean / "a.png")
+    for name in ("coffee", "chelsea"):
+        Image.fromarray(getattr(data, name)()[:96, :96]).save(real / f"{name}.png")
+    w = tmp_path / "semi.safetensors"
+    cli("train", "msnet", "--clean", clean, "--preset", "light", "--real", real, "--exclude", "chelsea.png",
+        "--steps", "1", "--batch", "1", "--patch", "32", "--out", w, "--ckpt", tmp_path / "c.pt", "--no-progress",
+        check=True)
+    info = json.loads(w.with_suffix(".json").read_text())
+    assert info["data"] == f"synthetic (light) over {clean} + unlabelled real rainy patches from {real} (1 photos held out)"
+    assert info["lineage"][-1]["data"] == info["data"]
