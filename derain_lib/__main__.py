@@ -369,6 +369,16 @@ def cmd_convert_drn(args) -> int:
     return 0
 
 
+def cmd_promote(args) -> int:
+    from .checkpoint import promote_weights, read_metadata
+
+    dst = promote_weights(args.src, args.name, args.summary, out_dir=args.out_dir)
+    info = read_metadata(dst)["info"]
+    print(f"{args.src} -> {dst} (+ .json): {info['steps']:,} steps, {info['train_seconds'] / 3600:.2f} h over "
+          f"{len(info['lineage'])} run(s); score it with 'python -m derain_lib scoreboard --write --check'")
+    return 0
+
+
 def cmd_scoreboard(args) -> int:
     import torch
     from . import scoreboard as sb
@@ -506,6 +516,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="input order of the model that saved the file: cat((input, x)) as in their code "
                          "(default) or cat((x, input))")
     sp.set_defaults(fn=cmd_convert_drn)
+
+    sp = sub.add_parser("promote", help="make a training run's output a shipped weight (name, summary, lineage totals)")
+    sp.add_argument("src", help="the run's .safetensors (train --out)")
+    sp.add_argument("name", help="shipped weight name, e.g. drn-light")
+    sp.add_argument("--summary", required=True, help="one line shown by 'list' and the demo")
+    sp.add_argument("--out-dir", default=None, help="folder to write to (default: the shipped weights folder)")
+    sp.set_defaults(fn=cmd_promote)
 
     sp = sub.add_parser("scoreboard", help="every shipped weight on rain100L/H, outdoor_rain_sample and real photos")
     sp.add_argument("--weights", nargs="+", help="only these shipped weights (default: all)")

@@ -108,3 +108,50 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "auto") ->
     model.weights_name = Path(path).stem
     model.weights_info = meta["info"]
     return model.to(resolve_device(device)).eval()
+
+
+def promote_weights(src: str | Path, name: str, summary: str, out_dir: str | Path | None = None) -> Path:
+    """Turn a training run's output (``train --out runs/X``) into a shipped weight ``out_dir/NAME``.
+
+    The tensors are copied unchanged; the metadata gets the name and the one-line ``summary`` shown by ``list``,
+    and its ``steps`` and ``train_seconds`` become totals over the whole recorded lineage (every run since the first
+    weights, as ``train --init`` chains them).  The ``.json`` sidecar is rewritten from the same metadata and keeps
+    the run's loss curve (``history``) when the run's own sidecar has one.  The run's files are left in place.
+    """
+    import re
+
+    from safetensors.torch import load_file, save_file
+
+    src = Path(src)
+    if src.suffix != ".safetensors":
+        src = src.with_suffix(".safetensors")
+    if not src.exists():
+        raise FileNotFoundError(f"weight file not found: {src}")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name) or name.endswith(".safetensors"):
+        raise ValueError(f"weight name {name!r}: use letters, digits and _ . + - (no path, no suffix)")
+    if not summary.strip():
+        raise ValueError("give a one-line --summary: it is what 'list' and the demo show for this weight")
+    meta = read_metadata(src)
+    old = meta["info"]
+    lineage = list(old.get("lineage") or [])
+    steps = sum(int(r.get("steps") or 0) for r in lineage) if lineage else int(old.get("steps") or 0)
+    seconds = (sum(float(r.get("train_seconds") or 0.0) for r in lineage) if lineage
+               else float(old.get("train_seconds") or 0.0))
+    info = {"name": name, "summary": summary.strip(), "steps": steps, "train_seconds": round(seconds, 1),
+            "machine": old.get("machine", ""), "lineage": lineage}
+    out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dst = out_dir / f"{name}.safetensors"
+    state = load_file(str(src), device="cpu")
+    save_file(state, str(dst), metadata={"format": FORMAT_VERSION, "arch": meta["arch"],
+                                         "config": json.dumps(meta["config"], sort_keys=True),
+                                         "info": json.dumps(info, sort_keys=True)})
+    side = {"arch": meta["arch"], "config": meta["config"], **info}
+    run_json = src.with_suffix(".json")
+    if run_json.exists():
+        run_side = json.loads(run_json.read_text())
+        for k in ("history", "history_note"):
+            if k in run_side:
+                side[k] = run_side[k]
+    dst.with_suffix(".json").write_text(json.dumps(side, indent=2) + "\n")
+    return dst

@@ -103,6 +103,21 @@ def test_synth_train_eval_roundtrip(tmp_path):
     info2 = json.loads(w2.with_suffix(".json").read_text())
     assert [r["steps"] for r in info2["lineage"]] == [5, 2] and info2["steps"] == 7
     assert info2["lineage"][1]["init"] == str(w) and info2["lineage"][1]["cpu_seconds"] > 0
+    # promote makes the run a named weight: same tensors, lineage totals, the run's loss curve kept.
+    r = cli("promote", w2, "tiny-shipped", "--summary", "a test weight", "--out-dir", tmp_path / "ship", check=True)
+    shipped = tmp_path / "ship" / "tiny-shipped.safetensors"
+    assert "7 steps" in r.stdout and shipped.exists()
+    side = json.loads(shipped.with_suffix(".json").read_text())
+    assert side["name"] == "tiny-shipped" and side["summary"] == "a test weight" and side["steps"] == 7
+    assert side["train_seconds"] == pytest.approx(sum(r["train_seconds"] for r in info2["lineage"]), abs=0.2)
+    assert side["history"] == info2["history"] and side["arch"] == "drn"
+    from safetensors.torch import load_file
+    a, b = load_file(str(w2)), load_file(str(shipped))
+    assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
+    r = cli("eval", "--data", tmp_path / "pairs", "--model", shipped, "--json", check=True)
+    assert json.loads(r.stdout)[0]["model"] == "tiny-shipped"
+    r = cli("promote", w2, "../evil", "--summary", "x", "--out-dir", tmp_path / "ship")
+    assert r.returncode != 0 and "weight name" in r.stderr and not (tmp_path / "evil.safetensors").exists()
 
 
 def test_semi_train_records_its_real_photos(tmp_path):
