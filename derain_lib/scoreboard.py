@@ -85,6 +85,7 @@ CACHE_DIR = OUT_DIR / "cache"
 JSON_PATH = WEIGHTS_DIR / "scoreboard.json"
 MD_PATH = OUT_DIR / "scoreboard.md"
 PNG_PATH = OUT_DIR / "quality_vs_time.png"
+README_PATH = ASSETS_DIR.parent / "README.md"   # its scoreboard section is refreshed by write()
 COMMAND = "nice -n 10 python -m derain_lib scoreboard --jobs 2 --write"  # torch threads: 1 (the CLI default)
 
 # Figures we did not measure with this scoreboard, each with where it comes from.  kind "paper": the paper's table;
@@ -902,7 +903,7 @@ def plot(board: dict[str, Any], path: str | Path) -> Path:
 
 
 def write(board: dict[str, Any], json_path: str | Path = JSON_PATH, md_path: str | Path = MD_PATH,
-          png_path: str | Path | None = PNG_PATH) -> list[Path]:
+          png_path: str | Path | None = PNG_PATH, readme_path: str | Path | None = README_PATH) -> list[Path]:
     out = []
     jp = Path(json_path)
     jp.parent.mkdir(parents=True, exist_ok=True)
@@ -914,4 +915,23 @@ def write(board: dict[str, Any], json_path: str | Path = JSON_PATH, md_path: str
     out.append(mp)
     if png_path:
         out.append(plot(board, png_path))
+    if readme_path is not None and embed_readme(mp.read_text(), readme_path):
+        out.append(Path(readme_path))
     return out
+
+
+README_BEGIN, README_END = "<!-- scoreboard:begin -->", "<!-- scoreboard:end -->"
+
+
+def embed_readme(markdown: str, readme_path: str | Path) -> bool:
+    """Paste ``markdown`` between the README's scoreboard markers (so the README's table is the generated one,
+    never typed).  Returns False, changing nothing, when the file or its markers are missing."""
+    rp = Path(readme_path)
+    if not rp.exists():
+        return False
+    text = rp.read_text()
+    i, j = text.find(README_BEGIN), text.find(README_END)
+    if i < 0 or j < i:
+        return False
+    rp.write_text(text[:i + len(README_BEGIN)] + "\n" + markdown.strip() + "\n" + text[j:])
+    return True

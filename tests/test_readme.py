@@ -11,7 +11,7 @@ def test_readme_embeds_the_generated_scoreboard():
     assert m, "README.md lacks the scoreboard markers"
     assert m.group(1).strip() == (ROOT / "assets" / "scoreboard" / "scoreboard.md").read_text().strip(), \
         "README's scoreboard differs from assets/scoreboard/scoreboard.md: re-run `python -m derain_lib scoreboard " \
-        "--write` and paste (python -c in the README's scoreboard section)"
+        "--write` (it rewrites the README's section between the markers)"
 
 
 def test_readme_first_commands_match_ci():

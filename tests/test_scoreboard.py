@@ -66,8 +66,17 @@ def test_structure_and_input_row(tiny):
     assert set(board["recommended"]) >= {"real_photos", "heavy", "light"}
     assert board["recommended"]["heavy"] == "drn-tiny"  # the experiment weight is never recommended
 
+    readme = tiny["tmp"] / "README.md"
+    readme.write_text("# T\n\nbefore\n<!-- scoreboard:begin -->\nold table\n<!-- scoreboard:end -->\nafter\n")
     paths = sb.write(board, tiny["tmp"] / "o" / "scoreboard.json", tiny["tmp"] / "o" / "scoreboard.md",
-                     tiny["tmp"] / "o" / "q.png")
+                     tiny["tmp"] / "o" / "q.png", readme_path=readme)
+    # the README's section is replaced by the generated table, the rest of the file kept
+    text = readme.read_text()
+    assert paths[3] == readme and "old table" not in text and text.startswith("# T\n\nbefore\n")
+    assert text.endswith("<!-- scoreboard:end -->\nafter\n")
+    assert text.split("<!-- scoreboard:begin -->\n")[1].split("\n<!-- scoreboard:end -->")[0] == \
+        paths[1].read_text().strip()
+    assert not sb.embed_readme("x", tiny["tmp"] / "missing.md")
     js = json.loads(paths[0].read_text())
     assert {"generated", "machine", "rows", "input", "papers", "recommended"} <= set(js)
     assert '"per_image"' not in json.dumps(js)  # per-image rows stay in the cache
