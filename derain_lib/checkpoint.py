@@ -37,14 +37,14 @@ def save_weights(model: torch.nn.Module, path: str | Path, info: dict[str, Any] 
         path = path.with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    meta = {
-        "format": FORMAT_VERSION,
-        "arch": model.arch,
-        "config": json.dumps(config_dict(model), sort_keys=True),
-        "info": json.dumps(info or {}, sort_keys=True),
-    }
-    save_file(state, str(path), metadata=meta)
+    save_file(state, str(path), metadata=_file_metadata(model.arch, config_dict(model), info or {}))
     return path
+
+
+def _file_metadata(arch: str, config: dict[str, Any], info: dict[str, Any]) -> dict[str, str]:
+    """The safetensors metadata of a derain_lib weight file (what :func:`read_metadata` reads back)."""
+    return {"format": FORMAT_VERSION, "arch": arch, "config": json.dumps(config, sort_keys=True),
+            "info": json.dumps(info, sort_keys=True)}
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -134,18 +134,16 @@ def promote_weights(src: str | Path, name: str, summary: str, out_dir: str | Pat
     meta = read_metadata(src)
     old = meta["info"]
     lineage = list(old.get("lineage") or [])
-    steps = sum(int(r.get("steps") or 0) for r in lineage) if lineage else int(old.get("steps") or 0)
-    seconds = (sum(float(r.get("train_seconds") or 0.0) for r in lineage) if lineage
-               else float(old.get("train_seconds") or 0.0))
+    runs = lineage or [old]          # a file without a lineage counts as one run
+    steps = sum(int(r.get("steps") or 0) for r in runs)
+    seconds = sum(float(r.get("train_seconds") or 0.0) for r in runs)
     info = {"name": name, "summary": summary.strip(), "steps": steps, "train_seconds": round(seconds, 1),
             "machine": old.get("machine", ""), "lineage": lineage}
     out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     dst = out_dir / f"{name}.safetensors"
     state = load_file(str(src), device="cpu")
-    save_file(state, str(dst), metadata={"format": FORMAT_VERSION, "arch": meta["arch"],
-                                         "config": json.dumps(meta["config"], sort_keys=True),
-                                         "info": json.dumps(info, sort_keys=True)})
+    save_file(state, str(dst), metadata=_file_metadata(meta["arch"], meta["config"], info))
     side = {"arch": meta["arch"], "config": meta["config"], **info}
     run_json = src.with_suffix(".json")
     if run_json.exists():

@@ -911,11 +911,12 @@ def write(board: dict[str, Any], json_path: str | Path = JSON_PATH, md_path: str
     out.append(jp)
     mp = Path(md_path)
     mp.parent.mkdir(parents=True, exist_ok=True)
-    mp.write_text(to_markdown(board))
+    md = to_markdown(board)
+    mp.write_text(md)
     out.append(mp)
     if png_path:
         out.append(plot(board, png_path))
-    if readme_path is not None and embed_readme(mp.read_text(), readme_path):
+    if readme_path is not None and embed_readme(md, readme_path):
         out.append(Path(readme_path))
     return out
 
