@@ -24,9 +24,18 @@ def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> t
 
 def ssim_torch(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
                reduction: str = "mean") -> torch.Tensor:
-    """SSIM of (B, C, H, W) images in [0, 1]; ``reduction='none'`` returns one value per image."""
+    """SSIM of (B, C, H, W) images in [0, 1]; ``reduction='none'`` returns one value per image.
+
+    Always computed in float32 with autocast off: the local variances are differences of nearly equal
+    means (``E[x^2] - E[x]^2``), which bfloat16/float16 would cancel to noise under mixed precision.
+    """
     if x.shape != y.shape:
         raise ValueError(f"ssim_torch: shapes differ {tuple(x.shape)} vs {tuple(y.shape)}")
+    with torch.autocast(x.device.type, enabled=False):
+        return _ssim_fp32(x.float(), y.float(), window, sigma, reduction)
+
+
+def _ssim_fp32(x: torch.Tensor, y: torch.Tensor, window: int, sigma: float, reduction: str) -> torch.Tensor:
     c = x.shape[1]
     w = _gaussian_window(window, sigma, c, x.device, x.dtype)
     c1, c2 = 0.01 ** 2, 0.03 ** 2
@@ -78,8 +87,14 @@ def mean_cov_matching(feat_syn: torch.Tensor, feat_real: torch.Tensor) -> tuple[
 
     The scatter matrices are divided by the number of samples (i.e. covariances) so that two batches of
     different sizes, or crops of different sizes, are comparable; the paper leaves this normalisation implicit.
-    Returns (total, mean_term, cov_term).
+    Returns (total, mean_term, cov_term).  Computed in float32 with autocast off (covariances of low-precision
+    features would lose the small terms).
     """
+    with torch.autocast(feat_syn.device.type, enabled=False):
+        return _mean_cov_fp32(feat_syn.float(), feat_real.float())
+
+
+def _mean_cov_fp32(feat_syn: torch.Tensor, feat_real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     fs, fr = feature_matrix(feat_syn), feature_matrix(feat_real)
     if fs.shape[0] != fr.shape[0]:
         raise ValueError(f"feature dimensions differ: {fs.shape[0]} vs {fr.shape[0]}")

@@ -56,7 +56,8 @@ class Trainer:
 
     def __init__(self, model: torch.nn.Module, loss_fn: LossFn | None = None, lr: float = 1e-3,
                  milestones: Iterable[int] = (), gamma: float = 0.5, device: str | torch.device = "auto",
-                 amp: bool = True, seed: int = 0, grad_clip: float | None = None, weight_decay: float = 0.0):
+                 amp: bool = True, seed: int = 0, grad_clip: float | None = None, weight_decay: float = 0.0,
+                 precision: str = "auto", channels_last: bool | None = None):
         self.rank, self.world_size, local_rank = setup_distributed()
         seed_everything(seed + self.rank)
         if self.world_size > 1 and torch.cuda.is_available():
@@ -80,13 +81,35 @@ class Trainer:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=lr, weight_decay=weight_decay)
         self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, sorted(int(m) for m in milestones), gamma)
         self.grad_clip = grad_clip
-        self.amp = amp and self.device.type == "cuda"
-        self.amp_dtype = torch.bfloat16 if (self.amp and torch.cuda.is_bf16_supported()) else torch.float16
+        # precision: "auto" = mixed precision on CUDA (bfloat16 where supported, else float16 + GradScaler) and
+        # float32 on the CPU; "fp32" = float32 everywhere; "bf16" = bfloat16 autocast on any device (on CPUs with
+        # AMX or AVX512-BF16 the convolutions run about 2x faster: benchmarks/bench_train_step.py). Weights,
+        # optimiser state and the losses (SSIM, covariances: derain_lib.losses) stay float32 in every mode.
+        if precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', not {precision!r}")
+        self.precision = precision
+        if precision == "bf16":
+            self.amp, self.amp_dtype = True, torch.bfloat16
+        else:
+            self.amp = amp and precision == "auto" and self.device.type == "cuda"
+            self.amp_dtype = torch.bfloat16 if (self.amp and torch.cuda.is_bf16_supported()) else torch.float16
+        # channels-last batches: oneDNN's fastest convolution layout on the CPU (the model's weights keep
+        # their layout, so saved files are unchanged); default on for the CPU
+        self.channels_last = (self.device.type == "cpu") if channels_last is None else bool(channels_last)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.step = 0
         self.seed = seed
+        # free-form facts about the run that a resume must carry on (the CLI keeps the lineage of --init here)
+        self.meta: dict = {}
         self.history: dict[str, list[float]] = {"step": [], "loss": [], "lr": [], "time": []}
         self._elapsed = 0.0
+
+    @property
+    def compute_precision(self) -> str:
+        """What the network's forward runs in: 'fp32', 'bf16' or 'fp16' (recorded in each run's lineage)."""
+        if not self.amp:
+            return "fp32"
+        return "bf16" if self.amp_dtype == torch.bfloat16 else "fp16"
 
     @property
     def is_main(self) -> bool:
@@ -95,6 +118,9 @@ class Trainer:
     def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, dict[str, float]]:
         self.net.train()
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        if self.channels_last:
+            batch = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v
+                     for k, v in batch.items()}
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
             loss, logs = self.loss_fn(self.net, batch)
         if not torch.isfinite(loss):
@@ -186,6 +212,7 @@ class Trainer:
             "elapsed": self._elapsed,
             "history": self.history,
             "seed": self.seed,
+            "meta": self.meta,
         }
         tmp = path.with_suffix(path.suffix + ".tmp")
         torch.save(state, tmp)
@@ -200,6 +227,7 @@ class Trainer:
         self.step = int(state["step"])
         self._elapsed = float(state.get("elapsed", 0.0))
         self.history = {k: list(v) for k, v in state["history"].items()}
+        self.meta = dict(state.get("meta") or {})
 
     @staticmethod
     def read_checkpoint_model(path: str | Path) -> torch.nn.Module:

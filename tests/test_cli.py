@@ -103,6 +103,16 @@ def test_synth_train_eval_roundtrip(tmp_path):
     info2 = json.loads(w2.with_suffix(".json").read_text())
     assert [r["steps"] for r in info2["lineage"]] == [5, 2] and info2["steps"] == 7
     assert info2["lineage"][1]["init"] == str(w) and info2["lineage"][1]["cpu_seconds"] > 0
+    assert info2["lineage"][1]["precision"] == "fp32"
+    # Resuming that fine-tuning run (bfloat16 this time) keeps the lineage of the weights it started from.
+    w3 = tmp_path / "tiny3.safetensors"
+    cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "3",
+        "--batch", "2", "--patch", "32", "--out", w3, "--resume", tmp_path / "c2.pt", "--ckpt", tmp_path / "c3.pt",
+        "--precision", "bf16", "--no-progress", check=True)
+    info3 = json.loads(w3.with_suffix(".json").read_text())
+    assert [r["steps"] for r in info3["lineage"]] == [5, 3] and info3["steps"] == 8
+    assert info3["lineage"][1]["init"] == str(w) and info3["lineage"][1]["resumed_from"] == str(tmp_path / "c2.pt")
+    assert info3["lineage"][1]["precision"] == "bf16"
     # promote makes the run a named weight: same tensors, lineage totals, the run's loss curve kept.
     r = cli("promote", w2, "tiny-shipped", "--summary", "a test weight", "--out-dir", tmp_path / "ship", check=True)
     shipped = tmp_path / "ship" / "tiny-shipped.safetensors"

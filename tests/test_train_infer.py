@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from derain_lib.checkpoint import load_model, read_metadata, save_weights, weights_path
 from derain_lib.infer import derain, run_model
@@ -54,6 +55,43 @@ def test_trainer_learns_and_resumes(tmp_path):
     tr2.fit(_batches(5), 45, progress=False)
     for a, b in zip(ref.model.state_dict().values(), tr2.model.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def test_losses_stay_float32_under_bfloat16_autocast():
+    """SSIM's local variances (E[x^2] - E[x]^2) and the feature covariances cancel to noise in bfloat16: the
+    losses compute in float32 whatever autocast the trainer runs the network under."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, generator=g)
+    y = (x + 0.02 * torch.randn(2, 3, 32, 32, generator=g)).clamp(0, 1)
+    fs, fr = torch.randn(2, 8, 6, 6, generator=g), torch.randn(2, 8, 6, 6, generator=g) + 0.1
+    ref_ssim, ref_match = ssim_torch(x, y), mean_cov_matching(fs, fr)[0]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got_ssim, got_match = ssim_torch(x, y), mean_cov_matching(fs, fr)[0]
+        naive = F.conv2d(x * x, torch.full((3, 1, 11, 11), 1 / 121.0), groups=3)  # what autocast would do
+    assert got_ssim.dtype == torch.float32 and got_match.dtype == torch.float32
+    torch.testing.assert_close(got_ssim, ref_ssim, rtol=0, atol=1e-6)
+    torch.testing.assert_close(got_match, ref_match, rtol=0, atol=1e-6)
+    assert naive.dtype == torch.bfloat16  # (the hazard is real: autocast does lower conv2d)
+
+
+def test_trainer_bf16_and_channels_last_steps():
+    """--precision bf16 trains with float32 weights and optimiser state; channels-last batches give the same
+    float32 step as NCHW ones; a bad precision name is refused."""
+    batch = next(_batches())
+    losses = {}
+    for name, kw in {"nchw": dict(precision="fp32", channels_last=False),
+                     "cl": dict(precision="fp32", channels_last=True),
+                     "bf16": dict(precision="bf16")}.items():
+        torch.manual_seed(0)
+        tr = Trainer(TinyNet(), _loss, lr=1e-3, seed=0, device="cpu", **kw)
+        losses[name] = [tr.train_step(batch)[0] for _ in range(3)]
+        assert all(p.dtype == torch.float32 for p in tr.model.parameters())
+        assert tr.compute_precision == ("bf16" if name == "bf16" else "fp32")
+    assert losses["cl"] == pytest.approx(losses["nchw"], rel=1e-5)
+    assert losses["bf16"] == pytest.approx(losses["nchw"], rel=0.05)  # same problem, lower precision
+    assert losses["bf16"][-1] < losses["bf16"][0]
+    with pytest.raises(ValueError, match="precision"):
+        Trainer(TinyNet(), _loss, precision="fp8")
 
 
 def test_torchrun_gloo_two_processes(tmp_path):
