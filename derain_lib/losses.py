@@ -22,17 +22,26 @@ def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> t
     return w.expand(channels, 1, size, size).contiguous()
 
 
+def _at_least_fp32(*dtypes: torch.dtype) -> torch.dtype:
+    """float32 for half/bfloat16/float32 inputs, float64 when any input is float64 (never lose precision)."""
+    dt = torch.float32
+    for d in dtypes:
+        dt = torch.promote_types(dt, d)
+    return dt
+
+
 def ssim_torch(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
                reduction: str = "mean") -> torch.Tensor:
     """SSIM of (B, C, H, W) images in [0, 1]; ``reduction='none'`` returns one value per image.
 
-    Always computed in float32 with autocast off: the local variances are differences of nearly equal
+    Always computed in at least float32 (float64 stays float64) with autocast off: the local variances are differences of nearly equal
     means (``E[x^2] - E[x]^2``), which bfloat16/float16 would cancel to noise under mixed precision.
     """
     if x.shape != y.shape:
         raise ValueError(f"ssim_torch: shapes differ {tuple(x.shape)} vs {tuple(y.shape)}")
     with torch.autocast(x.device.type, enabled=False):
-        return _ssim_fp32(x.float(), y.float(), window, sigma, reduction)
+        dt = _at_least_fp32(x.dtype, y.dtype)
+        return _ssim_fp32(x.to(dt), y.to(dt), window, sigma, reduction)
 
 
 def _ssim_fp32(x: torch.Tensor, y: torch.Tensor, window: int, sigma: float, reduction: str) -> torch.Tensor:
@@ -87,11 +96,12 @@ def mean_cov_matching(feat_syn: torch.Tensor, feat_real: torch.Tensor) -> tuple[
 
     The scatter matrices are divided by the number of samples (i.e. covariances) so that two batches of
     different sizes, or crops of different sizes, are comparable; the paper leaves this normalisation implicit.
-    Returns (total, mean_term, cov_term).  Computed in float32 with autocast off (covariances of low-precision
+    Returns (total, mean_term, cov_term).  Computed in at least float32 (float64 stays float64) with autocast off (covariances of low-precision
     features would lose the small terms).
     """
     with torch.autocast(feat_syn.device.type, enabled=False):
-        return _mean_cov_fp32(feat_syn.float(), feat_real.float())
+        dt = _at_least_fp32(feat_syn.dtype, feat_real.dtype)
+        return _mean_cov_fp32(feat_syn.to(dt), feat_real.to(dt))
 
 
 def _mean_cov_fp32(feat_syn: torch.Tensor, feat_real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

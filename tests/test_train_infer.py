@@ -72,6 +72,10 @@ def test_losses_stay_float32_under_bfloat16_autocast():
     torch.testing.assert_close(got_ssim, ref_ssim, rtol=0, atol=1e-6)
     torch.testing.assert_close(got_match, ref_match, rtol=0, atol=1e-6)
     assert naive.dtype == torch.bfloat16  # (the hazard is real: autocast does lower conv2d)
+    # bfloat16 inputs are lifted to float32; float64 inputs (notebook 03's hand example) stay float64
+    assert ssim_torch(x.bfloat16(), y.bfloat16()).dtype == torch.float32
+    assert ssim_torch(x.double(), y.double()).dtype == torch.float64
+    assert mean_cov_matching(fs.double(), fr.double())[0].dtype == torch.float64
 
 
 def test_trainer_bf16_and_channels_last_steps():
