@@ -327,7 +327,7 @@ def cmd_train(args) -> int:
            "train_seconds": info["train_seconds"], "cpu_seconds": round(time.process_time() - cpu0, 1),
            "data": info["data"], "preset": args.preset if args.data == "synthetic" else None,
            "batch": batch, "patch": patch, "lr": lr, "config": config, "machine": info["machine"],
-           "precision": trainer.compute_precision,
+           "precision": trainer.compute_precision, "interrupted": trainer.interrupted,
            "init": init_of_run, "resumed_from": str(args.resume) if args.resume else None}
     info["lineage"] = parent + [run]
     # total steps over the whole lineage (a resumed run's trainer.step already counts its checkpoint's steps)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -103,6 +105,7 @@ class Trainer:
         self.meta: dict = {}
         self.history: dict[str, list[float]] = {"step": [], "loss": [], "lr": [], "time": []}
         self._elapsed = 0.0
+        self.interrupted = False
 
     @property
     def compute_precision(self) -> str:
@@ -142,12 +145,35 @@ class Trainer:
             val_every: int | None = None, log_lines: bool = False) -> dict[str, list[float]]:
         """Train until ``self.step == steps`` (absolute, so a resumed run continues its schedule).
 
-        ``time_limit`` (seconds) stops early but cleanly, with a checkpoint; ``val_fn(model)`` returns a dict
-        of figures recorded in the history every ``val_every`` steps; ``log_lines`` prints one line per
-        log interval (for logs written to a file, where a progress bar is noise).
+        ``time_limit`` (seconds) stops early but cleanly, with a checkpoint; so does Ctrl-C / SIGINT (or
+        SIGTERM) in the main thread of a single-process run: the step in progress finishes, the checkpoint is written and ``fit``
+        returns as at a time limit (``self.interrupted`` is then True); a second Ctrl-C aborts at once.
+        ``val_fn(model)`` returns a dict of figures recorded in the history every ``val_every`` steps;
+        ``log_lines`` prints one line per log interval (for logs written to a file, where a progress bar is
+        noise).
         """
         from tqdm.auto import tqdm
 
+        self.interrupted = False
+        stop = {"signal": None}
+        old_handlers: dict[int, Any] = {}
+        # (one process only: ranks of a distributed run could stop at different steps and hang in all-reduce)
+        if self.world_size == 1 and threading.current_thread() is threading.main_thread():
+            def _request_stop(signum, frame):
+                if stop["signal"] is not None:            # second signal: give up at once
+                    raise KeyboardInterrupt
+                stop["signal"] = signal.Signals(signum).name
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old_handlers[sig] = signal.signal(sig, _request_stop)
+        try:
+            return self._fit(batches, steps, log_every, progress, ckpt_path, ckpt_every, time_limit, val_fn,
+                             val_every, log_lines, stop, tqdm)
+        finally:
+            for sig, h in old_handlers.items():
+                signal.signal(sig, h)
+
+    def _fit(self, batches, steps, log_every, progress, ckpt_path, ckpt_every, time_limit, val_fn, val_every,
+             log_lines, stop, tqdm) -> dict[str, list[float]]:
         it = iter(batches)
         bar = tqdm(total=steps, initial=self.step, disable=not (progress and self.is_main), dynamic_ncols=True)
         start = time.time() - self._elapsed
@@ -178,6 +204,12 @@ class Trainer:
             if time_limit and self._elapsed > time_limit:
                 if self.is_main:
                     bar.write(f"time limit of {time_limit:.0f} s reached at step {self.step}")
+                break
+            if stop["signal"] is not None:
+                self.interrupted = True
+                if self.is_main:
+                    bar.write(f"{stop['signal']} received: stopping cleanly at step {self.step} "
+                              f"(checkpoint and weights are written; a second signal aborts)")
                 break
         if acc:
             self._record(acc)

@@ -78,6 +78,31 @@ def test_losses_stay_float32_under_bfloat16_autocast():
     assert mean_cov_matching(fs.double(), fr.double())[0].dtype == torch.float64
 
 
+def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path):
+    """SIGINT during fit finishes the step in progress, writes the checkpoint and returns (as a time limit
+    does); the run resumes from that step; the handler is restored afterwards."""
+    import signal
+
+    def interrupting(at):
+        for i, b in enumerate(_batches()):
+            if i == at:
+                os.kill(os.getpid(), signal.SIGINT)  # arrives while this step is being prepared
+            yield b
+
+    before = signal.getsignal(signal.SIGINT)
+    tr = Trainer(TinyNet(), _loss, lr=1e-3, seed=0)
+    tr.fit(interrupting(3), 50, log_every=1, progress=False, ckpt_path=tmp_path / "c.pt")
+    assert tr.interrupted and tr.step == 4 and tr.history["step"][-1] == 4
+    assert signal.getsignal(signal.SIGINT) is before
+    tr2 = Trainer(TinyNet(), _loss, lr=1e-3)
+    tr2.load_checkpoint(tmp_path / "c.pt")
+    assert tr2.step == 4 and not tr2.interrupted
+    for a, b in zip(tr.model.state_dict().values(), tr2.model.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    tr2.fit(_batches(), 6, progress=False)
+    assert tr2.step == 6 and not tr2.interrupted
+
+
 def test_trainer_bf16_and_channels_last_steps():
     """--precision bf16 trains with float32 weights and optimiser state; channels-last batches give the same
     float32 step as NCHW ones; a bad precision name is refused."""
