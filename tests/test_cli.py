@@ -104,6 +104,7 @@ def test_synth_train_eval_roundtrip(tmp_path):
     assert [r["steps"] for r in info2["lineage"]] == [5, 2] and info2["steps"] == 7
     assert info2["lineage"][1]["init"] == str(w) and info2["lineage"][1]["cpu_seconds"] > 0
     assert info2["lineage"][1]["precision"] == "fp32"
+    assert info2["lineage"][1]["interrupted"] is False
     # Resuming that fine-tuning run (bfloat16 this time) keeps the lineage of the weights it started from.
     w3 = tmp_path / "tiny3.safetensors"
     cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "3",
@@ -145,3 +146,32 @@ def test_semi_train_records_its_real_photos(tmp_path):
     info = json.loads(w.with_suffix(".json").read_text())
     assert info["data"] == f"synthetic (light) over {clean} + unlabelled real rainy patches from {real} (1 photos held out)"
     assert info["lineage"][-1]["data"] == info["data"]
+
+
+def test_train_ctrl_c_writes_weights_and_sidecar(tmp_path):
+    """Ctrl-C (SIGINT) on a long run: it stops after the step in progress and still writes the weights, the
+    sidecar (marked interrupted) and the checkpoint, exiting 0."""
+    import signal
+    from skimage import data
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    Image.fromarray(data.astronaut()[:96, :96]).save(clean / "a.png")
+    w = tmp_path / "long.safetensors"
+    p = subprocess.Popen([sys.executable, "-m", "derain_lib", "train", "drn", "--config", "stages=2", "recursions=1",
+                          "--clean", str(clean), "--preset", "light", "--steps", "1000000", "--batch", "1",
+                          "--patch", "32", "--out", str(w), "--ckpt", str(tmp_path / "c.pt"), "--no-progress",
+                          "--log-every", "1"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in p.stdout:                    # wait until it is training
+            if line.startswith("step "):
+                break
+        p.send_signal(signal.SIGINT)
+        rest = p.communicate(timeout=120)[0]
+    finally:
+        p.kill()
+    assert p.returncode == 0, rest
+    assert "SIGINT received: stopping cleanly" in rest
+    info = json.loads(w.with_suffix(".json").read_text())
+    run = info["lineage"][-1]
+    assert run["interrupted"] is True and 1 <= run["steps"] < 1000000
+    assert w.exists() and (tmp_path / "c.pt").exists()
