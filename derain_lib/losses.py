@@ -34,17 +34,18 @@ def ssim_torch(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float 
                reduction: str = "mean") -> torch.Tensor:
     """SSIM of (B, C, H, W) images in [0, 1]; ``reduction='none'`` returns one value per image.
 
-    Always computed in at least float32 (float64 stays float64) with autocast off: the local variances are differences of nearly equal
-    means (``E[x^2] - E[x]^2``), which bfloat16/float16 would cancel to noise under mixed precision.
+    Always computed in at least float32 (float64 stays float64) with autocast off: the local variances are
+    differences of nearly equal means (``E[x^2] - E[x]^2``), which bfloat16/float16 would cancel to noise under
+    mixed precision.
     """
     if x.shape != y.shape:
         raise ValueError(f"ssim_torch: shapes differ {tuple(x.shape)} vs {tuple(y.shape)}")
     with torch.autocast(x.device.type, enabled=False):
         dt = _at_least_fp32(x.dtype, y.dtype)
-        return _ssim_fp32(x.to(dt), y.to(dt), window, sigma, reduction)
+        return _ssim_at(x.to(dt), y.to(dt), window, sigma, reduction)
 
 
-def _ssim_fp32(x: torch.Tensor, y: torch.Tensor, window: int, sigma: float, reduction: str) -> torch.Tensor:
+def _ssim_at(x: torch.Tensor, y: torch.Tensor, window: int, sigma: float, reduction: str) -> torch.Tensor:
     c = x.shape[1]
     w = _gaussian_window(window, sigma, c, x.device, x.dtype)
     c1, c2 = 0.01 ** 2, 0.03 ** 2
@@ -96,15 +97,15 @@ def mean_cov_matching(feat_syn: torch.Tensor, feat_real: torch.Tensor) -> tuple[
 
     The scatter matrices are divided by the number of samples (i.e. covariances) so that two batches of
     different sizes, or crops of different sizes, are comparable; the paper leaves this normalisation implicit.
-    Returns (total, mean_term, cov_term).  Computed in at least float32 (float64 stays float64) with autocast off (covariances of low-precision
-    features would lose the small terms).
+    Returns (total, mean_term, cov_term).  Computed in at least float32 (float64 stays float64) with autocast
+    off (covariances of low-precision features would lose the small terms).
     """
     with torch.autocast(feat_syn.device.type, enabled=False):
         dt = _at_least_fp32(feat_syn.dtype, feat_real.dtype)
-        return _mean_cov_fp32(feat_syn.to(dt), feat_real.to(dt))
+        return _mean_cov_at(feat_syn.to(dt), feat_real.to(dt))
 
 
-def _mean_cov_fp32(feat_syn: torch.Tensor, feat_real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _mean_cov_at(feat_syn: torch.Tensor, feat_real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     fs, fr = feature_matrix(feat_syn), feature_matrix(feat_real)
     if fs.shape[0] != fr.shape[0]:
         raise ValueError(f"feature dimensions differ: {fs.shape[0]} vs {fr.shape[0]}")

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -139,6 +140,28 @@ class Trainer:
         self.step += 1
         return float(loss.detach()), logs
 
+    @contextlib.contextmanager
+    def _stop_on_signal(self):
+        """Turn SIGINT/SIGTERM into a stop request (``stop["signal"]`` set to its name) while ``fit`` runs; a
+        second signal raises KeyboardInterrupt.  Only in the main thread of a single-process run: ranks of a
+        distributed run could stop at different steps and hang in all-reduce."""
+        stop = {"signal": None}
+        if self.world_size > 1 or threading.current_thread() is not threading.main_thread():
+            yield stop
+            return
+
+        def request_stop(signum, frame):
+            if stop["signal"] is not None:            # second signal: give up at once
+                raise KeyboardInterrupt
+            stop["signal"] = signal.Signals(signum).name
+
+        old = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield stop
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+
     def fit(self, batches: Iterable[dict[str, torch.Tensor]], steps: int, log_every: int = 10,
             progress: bool = True, ckpt_path: str | Path | None = None, ckpt_every: int | None = None,
             time_limit: float | None = None, val_fn: Callable[[torch.nn.Module], dict] | None = None,
@@ -146,8 +169,9 @@ class Trainer:
         """Train until ``self.step == steps`` (absolute, so a resumed run continues its schedule).
 
         ``time_limit`` (seconds) stops early but cleanly, with a checkpoint; so does Ctrl-C / SIGINT (or
-        SIGTERM) in the main thread of a single-process run: the step in progress finishes, the checkpoint is written and ``fit``
-        returns as at a time limit (``self.interrupted`` is then True); a second Ctrl-C aborts at once.
+        SIGTERM) in the main thread of a single-process run: the step in progress finishes, the checkpoint is
+        written and ``fit`` returns as at a time limit (``self.interrupted`` is then True); a second Ctrl-C
+        aborts at once.
         ``val_fn(model)`` returns a dict of figures recorded in the history every ``val_every`` steps;
         ``log_lines`` prints one line per log interval (for logs written to a file, where a progress bar is
         noise).
@@ -155,67 +179,49 @@ class Trainer:
         from tqdm.auto import tqdm
 
         self.interrupted = False
-        stop = {"signal": None}
-        old_handlers: dict[int, Any] = {}
-        # (one process only: ranks of a distributed run could stop at different steps and hang in all-reduce)
-        if self.world_size == 1 and threading.current_thread() is threading.main_thread():
-            def _request_stop(signum, frame):
-                if stop["signal"] is not None:            # second signal: give up at once
-                    raise KeyboardInterrupt
-                stop["signal"] = signal.Signals(signum).name
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                old_handlers[sig] = signal.signal(sig, _request_stop)
-        try:
-            return self._fit(batches, steps, log_every, progress, ckpt_path, ckpt_every, time_limit, val_fn,
-                             val_every, log_lines, stop, tqdm)
-        finally:
-            for sig, h in old_handlers.items():
-                signal.signal(sig, h)
-
-    def _fit(self, batches, steps, log_every, progress, ckpt_path, ckpt_every, time_limit, val_fn, val_every,
-             log_lines, stop, tqdm) -> dict[str, list[float]]:
-        it = iter(batches)
-        bar = tqdm(total=steps, initial=self.step, disable=not (progress and self.is_main), dynamic_ncols=True)
-        start = time.time() - self._elapsed
-        acc: dict[str, list[float]] = {}
-        while self.step < steps:
-            loss, logs = self.train_step(next(it))
-            acc.setdefault("loss", []).append(loss)
-            for k, v in logs.items():
-                acc.setdefault(k, []).append(float(v))
-            self._elapsed = time.time() - start
-            if self.step % log_every == 0 or self.step == steps:
-                self._record(acc)
-                acc = {}
-                bar.set_postfix(loss=f"{self.history['loss'][-1]:.4f}", lr=f"{self.history['lr'][-1]:.1e}")
-                if log_lines and self.is_main:
-                    # Without a progress bar (logs redirected to a file), still say where training is.
-                    print(f"step {self.step}/{steps}  loss {self.history['loss'][-1]:.4f}  "
-                          f"lr {self.history['lr'][-1]:.1e}  {self._elapsed:.0f} s", flush=True)
-            if val_fn and val_every and self.step % val_every == 0 and self.is_main:
-                self.model.eval()
-                with torch.no_grad():
-                    for k, v in val_fn(self.model).items():
-                        self.history.setdefault("val_" + k, []).append(float(v))
-                self.history.setdefault("val_step", []).append(self.step)
-            bar.update(1)
-            if ckpt_path and ckpt_every and self.step % ckpt_every == 0:
-                self.save_checkpoint(ckpt_path)
-            if time_limit and self._elapsed > time_limit:
-                if self.is_main:
-                    bar.write(f"time limit of {time_limit:.0f} s reached at step {self.step}")
-                break
-            if stop["signal"] is not None:
-                self.interrupted = True
-                if self.is_main:
+        with self._stop_on_signal() as stop:
+            it = iter(batches)
+            bar = tqdm(total=steps, initial=self.step, disable=not (progress and self.is_main),
+                       dynamic_ncols=True)
+            start = time.time() - self._elapsed
+            acc: dict[str, list[float]] = {}
+            while self.step < steps:
+                loss, logs = self.train_step(next(it))
+                acc.setdefault("loss", []).append(loss)
+                for k, v in logs.items():
+                    acc.setdefault(k, []).append(float(v))
+                self._elapsed = time.time() - start
+                if self.step % log_every == 0 or self.step == steps:
+                    self._record(acc)
+                    acc = {}
+                    bar.set_postfix(loss=f"{self.history['loss'][-1]:.4f}", lr=f"{self.history['lr'][-1]:.1e}")
+                    if log_lines and self.is_main:
+                        # Without a progress bar (logs redirected to a file), still say where training is.
+                        print(f"step {self.step}/{steps}  loss {self.history['loss'][-1]:.4f}  "
+                              f"lr {self.history['lr'][-1]:.1e}  {self._elapsed:.0f} s", flush=True)
+                if val_fn and val_every and self.step % val_every == 0 and self.is_main:
+                    self.model.eval()
+                    with torch.no_grad():
+                        for k, v in val_fn(self.model).items():
+                            self.history.setdefault("val_" + k, []).append(float(v))
+                    self.history.setdefault("val_step", []).append(self.step)
+                bar.update(1)
+                if ckpt_path and ckpt_every and self.step % ckpt_every == 0:
+                    self.save_checkpoint(ckpt_path)
+                if time_limit and self._elapsed > time_limit:
+                    if self.is_main:
+                        bar.write(f"time limit of {time_limit:.0f} s reached at step {self.step}")
+                    break
+                if stop["signal"] is not None:
+                    self.interrupted = True
                     bar.write(f"{stop['signal']} received: stopping cleanly at step {self.step} "
                               f"(checkpoint and weights are written; a second signal aborts)")
-                break
-        if acc:
-            self._record(acc)
-        bar.close()
-        if ckpt_path:
-            self.save_checkpoint(ckpt_path)
+                    break
+            if acc:
+                self._record(acc)
+            bar.close()
+            if ckpt_path:                             # (a signal arriving now only re-requests the stop)
+                self.save_checkpoint(ckpt_path)
         self.model.eval()
         return self.history
 
