@@ -370,9 +370,13 @@ def eval_paired(m: Method, set_name: str, subset: str, cache: Cache,
 
 
 def heldout_real() -> tuple[str, ...]:
+    """File names (no folder) of the real photos that msnet-semi's matching never saw.
+
+    :data:`~derain_lib.models.semi.HELD_OUT_REAL` lists them as ``folder/rainy/name`` while the per-photo rows
+    are keyed by the bare file name, so only the names are compared."""
     try:
         from .models.semi import HELD_OUT_REAL
-        return tuple(HELD_OUT_REAL)
+        return tuple(Path(p).name for p in HELD_OUT_REAL)
     except ImportError:
         return ()
 
@@ -702,6 +706,9 @@ def targets(board: dict[str, Any]) -> list[str]:
         a, b = nr["msnet-semi"], nr["msnet-sup"]
         lines.append(f"msnet-semi less rain than msnet-sup (NR, common photos): {a:.2f} vs {b:.2f} "
                      f"[{'ok' if a < b else 'not yet'}]")
+        if se.get("nr_real_heldout") is not None and su.get("nr_real_heldout") is not None:
+            lines.append(f"  (the same on the {len([k for k in se['nr_per_image'] if k in heldout_real()])} photos "
+                         f"the matching never saw: {se['nr_real_heldout']:.2f} vs {su['nr_real_heldout']:.2f})")
         for d in SUBSET_SETS:
             diff = gain(se, d) - gain(su, d)
             lines.append(f"msnet-semi within 0.5 dB of msnet-sup on {d} (gain over input; n={se['sets'][d]['n']} / "
