@@ -483,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "--lr/--milestones of this call are then ignored)")
     sp.add_argument("--init", help="start from these weights (.safetensors or a training checkpoint) with a fresh "
                                    "optimiser and this call's schedule (fine-tuning)")
-    sp.add_argument("--time-limit", type=float, help="stop cleanly after this many seconds")
+    sp.add_argument("--time-limit", type=float,
+                    help="stop cleanly after this many seconds of this run (a resumed run gets its own budget)")
     sp.add_argument("--eval", nargs="*", help="datasets to evaluate after training")
     sp.add_argument("--log-every", type=int, default=10)
     sp.add_argument("--no-progress", action="store_true",

@@ -168,7 +168,8 @@ class Trainer:
             val_every: int | None = None, log_lines: bool = False) -> dict[str, list[float]]:
         """Train until ``self.step == steps`` (absolute, so a resumed run continues its schedule).
 
-        ``time_limit`` (seconds) stops early but cleanly, with a checkpoint; so does Ctrl-C / SIGINT (or
+        ``time_limit`` (seconds of *this* call, so a resumed run gets a fresh budget while ``history["time"]``
+        keeps counting the whole run) stops early but cleanly, with a checkpoint; so does Ctrl-C / SIGINT (or
         SIGTERM) in the main thread of a single-process run: the step in progress finishes, the checkpoint is
         written and ``fit`` returns as at a time limit (``self.interrupted`` is then True); a second Ctrl-C
         aborts at once.
@@ -183,7 +184,8 @@ class Trainer:
             it = iter(batches)
             bar = tqdm(total=steps, initial=self.step, disable=not (progress and self.is_main),
                        dynamic_ncols=True)
-            start = time.time() - self._elapsed
+            started = time.time()
+            start = started - self._elapsed
             acc: dict[str, list[float]] = {}
             while self.step < steps:
                 loss, logs = self.train_step(next(it))
@@ -208,7 +210,7 @@ class Trainer:
                 bar.update(1)
                 if ckpt_path and ckpt_every and self.step % ckpt_every == 0:
                     self.save_checkpoint(ckpt_path)
-                if time_limit and self._elapsed > time_limit:
+                if time_limit and time.time() - started > time_limit:
                     if self.is_main:
                         bar.write(f"time limit of {time_limit:.0f} s reached at step {self.step}")
                     break

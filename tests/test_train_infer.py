@@ -57,6 +57,19 @@ def test_trainer_learns_and_resumes(tmp_path):
         torch.testing.assert_close(a, b)
 
 
+def test_time_limit_counts_this_run_not_the_resumed_checkpoint(tmp_path):
+    """A checkpoint that has trained longer than the new --time-limit still gets its own budget."""
+    tr = Trainer(TinyNet(), _loss, lr=1e-3, seed=0)
+    tr.fit(_batches(), 5, progress=False, ckpt_path=tmp_path / "c.pt")
+    tr._elapsed = 7200.0  # as if the checkpointed run had trained two hours
+    tr.save_checkpoint(tmp_path / "c.pt")
+    tr2 = Trainer(TinyNet(), _loss, lr=1e-3)
+    tr2.load_checkpoint(tmp_path / "c.pt")
+    hist = tr2.fit(_batches(1), 15, log_every=5, progress=False, time_limit=600)
+    assert tr2.step == 15  # not stopped at once
+    assert hist["time"][-1] >= 7200.0  # the total keeps counting
+
+
 def test_losses_stay_float32_under_bfloat16_autocast():
     """SSIM's local variances (E[x^2] - E[x]^2) and the feature covariances cancel to noise in bfloat16: the
     losses compute in float32 whatever autocast the trainer runs the network under."""
