@@ -204,6 +204,17 @@ def _bench_latency(args) -> int:
     return 0
 
 
+def _training_pairs(name: str) -> Path:
+    """A paired training folder by name or path; the benchmark test sets are refused."""
+    from .evaluate import resolve_dataset
+    from .paths import BENCHMARK_SETS
+    folder = resolve_dataset(name)
+    if folder.name in BENCHMARK_SETS:
+        raise ValueError(f"{folder.name} is a benchmark test set: evaluate on it, never train on it "
+                         "(training pairs: rain100H_train12, ddn_pairs, or your own folder)")
+    return folder
+
+
 def cmd_train(args) -> int:
     import torch
     from .bench import machine_info
@@ -233,15 +244,23 @@ def cmd_train(args) -> int:
         n_images = len(batches.pool.images)
     else:
         from .data import PairedFolder
-        from .evaluate import resolve_dataset
-        from .paths import BENCHMARK_SETS
-        folder = resolve_dataset(args.data)
-        if folder.name in BENCHMARK_SETS:
-            raise ValueError(f"{folder.name} is a benchmark test set: evaluate on it, never train on it "
-                             "(training pairs: rain100H_train12, ddn_pairs, or your own folder)")
+        folder = _training_pairs(args.data)
         n_images = len(PairedFolder(folder, order=args.pair_order))
         batches = paired_patch_batches(folder, batch_size=batch, patch=patch, seed=args.seed, scale=scale,
                                        order=args.pair_order)
+    if args.mix_pairs:
+        from .data import PairedFolder, mixed_batches
+        if args.data != "synthetic":
+            raise ValueError("--mix-pairs mixes real pairs into synthetic batches: use it with --data synthetic")
+        name, frac = args.mix_pairs
+        frac = float(frac)
+        if not 0.0 < frac < 1.0:
+            raise ValueError(f"--mix-pairs fraction must be between 0 and 1, got {frac}")
+        folder = _training_pairs(name)
+        n_images += len(PairedFolder(folder, order=args.pair_order))
+        pairs = paired_patch_batches(folder, batch_size=batch, patch=patch, seed=args.seed + 2, scale=scale,
+                                     order=args.pair_order)
+        batches = mixed_batches(batches, pairs, frac, seed=args.seed + 3)
     if args.real:
         real_folders = None if args.real == ["default"] else args.real
         real_patch = patch // scale if isinstance(patch, int) else tuple(v // scale for v in patch)
@@ -311,6 +330,8 @@ def cmd_train(args) -> int:
         return 0
     command = "python -m derain_lib " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     data = args.data if args.data != "synthetic" else f"synthetic ({args.preset}) over {', '.join(map(str, args.clean)) if args.clean else 'clean/'}"
+    if args.mix_pairs:
+        data += f" + {float(args.mix_pairs[1]):.0%} of batches from the pairs of {args.mix_pairs[0]}"
     if args.real:
         where = "the shared real photo folders" if args.real == ["default"] else ", ".join(args.real)
         data += f" + unlabelled real rainy patches from {where} ({len(args.exclude or ())} photos held out)"
@@ -457,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
                          " same at full strength), bank_1dir (its streaks, one direction, sparse), bank_ddn (DDN"
                          " streaks); join any with + to draw each image from one of them (e.g. bank+bank_1dir)")
     sp.add_argument("--angle-range", nargs=2, type=float, metavar=("LO", "HI"), help="rain angles (degrees)")
+    sp.add_argument("--mix-pairs", nargs=2, metavar=("PAIRS", "FRACTION"),
+                    help="with synthetic data, draw this fraction of the batches from a paired training folder "
+                         "(e.g. rain100H_train12 0.3); benchmark test sets are refused")
     sp.add_argument("--real", nargs="*", help="unlabelled real rainy folders ('default' = the shared ones)")
     sp.add_argument("--exclude", nargs="*", help="real photo file names held back from training")
     sp.add_argument("--paper", action="store_true", help="use the paper's schedule (batch, patch, lr, steps)")

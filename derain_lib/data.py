@@ -253,6 +253,20 @@ def paired_patch_batches(root: str | Path, batch_size: int = 16, patch: int = 64
         yield batch
 
 
+def mixed_batches(first: Iterator[dict[str, torch.Tensor]], second: Iterator[dict[str, torch.Tensor]],
+                  fraction: float, seed: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+    """Infinite batches drawn from ``second`` with probability ``fraction``, else from ``first``.
+
+    Whole batches are drawn from one source (e.g. synthetic bank rain, or the real training pairs), so each batch
+    stays one kind of rain; the choice is seeded, so a run with the same seed sees the same sequence.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    rng = random.Random(seed)
+    while True:
+        yield next(second) if rng.random() < fraction else next(first)
+
+
 def real_patch_batches(folders: Sequence[str | Path] | None = None, batch_size: int = 16, patch: int = 64,
                        seed: int = 0, exclude: Sequence[str] = ()) -> Iterator[torch.Tensor]:
     """Infinite batches (B, 3, P, P) of random crops of real rainy photos (no ground truth).

@@ -1,6 +1,8 @@
 """Rain banks from training pairs and side-by-side pair folders (tiny folders made here; shared data optional)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -176,3 +178,36 @@ def test_saturated_rain_becomes_white(tmp_path):
     for seed in range(4):                                 # the whole layer each time, maybe flipped
         s = bank.sample(1, 64, 96, torch.Generator().manual_seed(seed))[0, 0]
         assert max(float(s[10:30, 10:40].min()), float(s.flip(-1)[10:30, 10:40].min())) == 1.0
+
+
+def test_mixed_batches_draw_the_asked_fraction():
+    from derain_lib.data import mixed_batches
+    a = iter(lambda: {"src": 0}, None)
+    b = iter(lambda: {"src": 1}, None)
+    got = [next(g)["src"] for g in [mixed_batches(a, b, 0.3, seed=5)] for _ in range(2000)]
+    assert 0.26 < sum(got) / len(got) < 0.34
+    again = mixed_batches(iter(lambda: {"src": 0}, None), iter(lambda: {"src": 1}, None), 0.3, seed=5)
+    assert [next(again)["src"] for _ in range(50)] == got[:50]          # seeded: a rerun sees the same sequence
+    with pytest.raises(ValueError, match="fraction"):
+        next(mixed_batches(a, b, 1.5))
+
+
+def test_train_mix_pairs_refuses_benchmark_sets_and_records_the_mix(tmp_path, monkeypatch, capsys):
+    from derain_lib.__main__ import main
+    for set_name in ("rain100L", "pairs"):
+        for sub in ("rainy", "clean"):
+            (tmp_path / set_name / sub).mkdir(parents=True)
+    clean, _, rainy = _pair(0, h=48, w=48)
+    Image.fromarray(clean).save(tmp_path / "pairs" / "clean" / "a.png")
+    Image.fromarray(rainy).save(tmp_path / "pairs" / "rainy" / "a.png")
+    monkeypatch.setenv("DERAIN_DATA", str(tmp_path))
+    clean_dir = tmp_path / "pairs" / "clean"
+    args = ["train", "drn", "--config", "stages=1", "recursions=1", "--clean", str(clean_dir), "--preset", "light",
+            "--steps", "2", "--batch", "2", "--patch", "32", "--threads", "1", "--no-progress"]
+    assert main(args + ["--mix-pairs", "rain100L", "0.5", "--out", str(tmp_path / "w0")]) != 0
+    assert "benchmark test set" in capsys.readouterr().err
+    assert main(args + ["--mix-pairs", "pairs", "2", "--out", str(tmp_path / "w1")]) != 0
+    assert "between 0 and 1" in capsys.readouterr().err
+    assert main(args + ["--mix-pairs", "pairs", "0.5", "--out", str(tmp_path / "w2")]) == 0
+    meta = json.loads((tmp_path / "w2.json").read_text())
+    assert "50% of batches from the pairs of pairs" in meta["data"]
