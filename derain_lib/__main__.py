@@ -207,11 +207,10 @@ def _bench_latency(args) -> int:
 def _training_pairs(name: str) -> Path:
     """A paired training folder by name or path; the benchmark test sets are refused."""
     from .evaluate import resolve_dataset
-    from .paths import BENCHMARK_SETS
+    from .paths import refuse_test_set
     folder = resolve_dataset(name)
-    if folder.name in BENCHMARK_SETS:
-        raise ValueError(f"{folder.name} is a benchmark test set: evaluate on it, never train on it "
-                         "(training pairs: rain100H_train12, ddn_pairs, or your own folder)")
+    refuse_test_set(folder, "evaluate on it, never train on it "
+                            "(training pairs: rain100H_train12, ddn_pairs, or your own folder)")
     return folder
 
 

@@ -20,6 +20,13 @@ ENV_VAR = "DERAIN_DATA"
 BENCHMARK_SETS = ("rain100H", "rain100L", "rain100L_subset10", "outdoor_rain_sample")
 
 
+def refuse_test_set(folder: str | Path, advice: str) -> None:
+    """Raise ``ValueError`` when ``folder`` (a dataset name or path) is one of the benchmark test sets."""
+    name = Path(folder).name
+    if name in BENCHMARK_SETS:
+        raise ValueError(f"{name} is a benchmark test set: {advice}")
+
+
 def data_root() -> Path:
     """The data root: ``$DERAIN_DATA`` or ``<repo>/../shared/data``."""
     env = os.environ.get(ENV_VAR)

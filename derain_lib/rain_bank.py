@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .paths import BENCHMARK_SETS, data_root
+from .paths import data_root, refuse_test_set
 
 __all__ = ["BankParams", "BANKS", "RainBank", "get_bank", "bank_rain", "extract_layer"]
 
@@ -116,9 +116,7 @@ class RainBank:
         from .data import PairedFolder
         from .io import read_image
 
-        name = Path(params.source).name
-        if name in BENCHMARK_SETS:
-            raise ValueError(f"{name!r} is a benchmark test set: rain banks take training pairs only")
+        refuse_test_set(params.source, "rain banks take training pairs only")
         folder = Path(params.source) if Path(params.source).is_absolute() else Path(root or data_root()) / params.source
         ds = PairedFolder(folder, max_images=max_pairs)
         self.params = params
