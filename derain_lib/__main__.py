@@ -252,7 +252,10 @@ def cmd_train(args) -> int:
         if args.data != "synthetic":
             raise ValueError("--mix-pairs mixes real pairs into synthetic batches: use it with --data synthetic")
         name, frac = args.mix_pairs
-        frac = float(frac)
+        try:
+            frac = float(frac)
+        except ValueError:
+            raise ValueError(f"--mix-pairs PAIRS FRACTION: the fraction must be a number, got {frac!r}") from None
         if not 0.0 < frac < 1.0:
             raise ValueError(f"--mix-pairs fraction must be between 0 and 1, got {frac}")
         folder = _training_pairs(name)
@@ -330,7 +333,7 @@ def cmd_train(args) -> int:
     command = "python -m derain_lib " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     data = args.data if args.data != "synthetic" else f"synthetic ({args.preset}) over {', '.join(map(str, args.clean)) if args.clean else 'clean/'}"
     if args.mix_pairs:
-        data += f" + {float(args.mix_pairs[1]):.0%} of batches from the pairs of {args.mix_pairs[0]}"
+        data += f" + {frac:.0%} of batches from the pairs of {name}"
     if args.real:
         where = "the shared real photo folders" if args.real == ["default"] else ", ".join(args.real)
         data += f" + unlabelled real rainy patches from {where} ({len(args.exclude or ())} photos held out)"

@@ -208,6 +208,8 @@ def test_train_mix_pairs_refuses_benchmark_sets_and_records_the_mix(tmp_path, mo
     assert "benchmark test set" in capsys.readouterr().err
     assert main(args + ["--mix-pairs", "pairs", "2", "--out", str(tmp_path / "w1")]) != 0
     assert "between 0 and 1" in capsys.readouterr().err
+    assert main(args + ["--mix-pairs", "pairs", "half", "--out", str(tmp_path / "w1")]) != 0
+    assert "must be a number, got 'half'" in capsys.readouterr().err
     assert main(args + ["--mix-pairs", "pairs", "0.5", "--out", str(tmp_path / "w2")]) == 0
     meta = json.loads((tmp_path / "w2.json").read_text())
     assert "50% of batches from the pairs of pairs" in meta["data"]
