@@ -210,6 +210,7 @@ def test_train_mix_pairs_refuses_benchmark_sets_and_records_the_mix(tmp_path, mo
     assert "between 0 and 1" in capsys.readouterr().err
     assert main(args + ["--mix-pairs", "pairs", "half", "--out", str(tmp_path / "w1")]) != 0
     assert "must be a number, got 'half'" in capsys.readouterr().err
-    assert main(args + ["--mix-pairs", "pairs", "0.5", "--out", str(tmp_path / "w2")]) == 0
+    assert main(args + ["--mix-pairs", "pairs", "0.5", "--out", str(tmp_path / "w2"),
+                        "--ckpt", str(tmp_path / "w2.pt")]) == 0          # (not the checkout's checkpoints/)
     meta = json.loads((tmp_path / "w2.json").read_text())
     assert "50% of batches from the pairs of pairs" in meta["data"]
