@@ -299,6 +299,7 @@ def cmd_train(args) -> int:
         raise ValueError("give --resume or --init, not both")
     if args.resume:
         trainer.load_checkpoint(args.resume)
+        resumed_at = trainer.step
         lr = trainer.opt.param_groups[0]["lr"]
         milestones = sorted(trainer.sched.milestones)
         gamma = trainer.sched.gamma
@@ -317,6 +318,8 @@ def cmd_train(args) -> int:
         print(f"training {args.model} {config or ''} for {steps} steps: batch {batch}, patch {patch}, lr {lr}, "
               f"milestones {milestones}, gamma {gamma}, data {args.data} ({n_images} images), {machine_info()}")
     cpu0, date0 = time.process_time(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    # a resumed run's record covers the whole run, so add the CPU seconds its checkpoint had spent before
+    cpu_before = trainer.cpu_seconds if args.resume else 0.0
     if args.resume:
         # the checkpoint carries the lineage of the weights its run started from (older checkpoints: none)
         parent = list(trainer.meta.get("parent_lineage", []))
@@ -347,11 +350,16 @@ def cmd_train(args) -> int:
         "batch": batch, "patch": patch, "lr": lr, "milestones": milestones,
     }
     run = {"command": command, "date": date0, "steps": trainer.step,
-           "train_seconds": info["train_seconds"], "cpu_seconds": round(time.process_time() - cpu0, 1),
+           "train_seconds": info["train_seconds"], "cpu_seconds": round(time.process_time() - cpu0 + cpu_before, 1),
            "data": info["data"], "preset": args.preset if args.data == "synthetic" else None,
            "batch": batch, "patch": patch, "lr": lr, "config": config, "machine": info["machine"],
            "precision": trainer.compute_precision, "interrupted": trainer.interrupted,
            "init": init_of_run, "resumed_from": str(args.resume) if args.resume else None}
+    if args.resume:
+        run["resumed_at_step"] = resumed_at
+        if not trainer.cpu_recorded:
+            run["cpu_seconds_note"] = ("this invocation only: the checkpoint it resumed from (an older format) "
+                                       "did not record the CPU time spent before it")
     info["lineage"] = parent + [run]
     # total steps over the whole lineage (a resumed run's trainer.step already counts its checkpoint's steps)
     info["steps"] = sum(int(r.get("steps") or 0) for r in info["lineage"])

@@ -106,6 +106,8 @@ class Trainer:
         self.meta: dict = {}
         self.history: dict[str, list[float]] = {"step": [], "loss": [], "lr": [], "time": []}
         self._elapsed = 0.0
+        self.cpu_seconds = 0.0     # process CPU seconds of the training loop, whole run (kept across resumes)
+        self.cpu_recorded = True   # False after resuming a checkpoint that did not record its CPU time
         self.interrupted = False
 
     @property
@@ -186,6 +188,7 @@ class Trainer:
                        dynamic_ncols=True)
             started = time.time()
             start = started - self._elapsed
+            cpu_start = time.process_time() - self.cpu_seconds
             acc: dict[str, list[float]] = {}
             while self.step < steps:
                 loss, logs = self.train_step(next(it))
@@ -193,6 +196,7 @@ class Trainer:
                 for k, v in logs.items():
                     acc.setdefault(k, []).append(float(v))
                 self._elapsed = time.time() - start
+                self.cpu_seconds = time.process_time() - cpu_start
                 if self.step % log_every == 0 or self.step == steps:
                     self._record(acc)
                     acc = {}
@@ -250,6 +254,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "step": self.step,
             "elapsed": self._elapsed,
+            "cpu_seconds": self.cpu_seconds,
             "history": self.history,
             "seed": self.seed,
             "meta": self.meta,
@@ -266,6 +271,8 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self._elapsed = float(state.get("elapsed", 0.0))
+        self.cpu_seconds = float(state.get("cpu_seconds", 0.0))
+        self.cpu_recorded = "cpu_seconds" in state
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.meta = dict(state.get("meta") or {})
 

@@ -89,12 +89,25 @@ def test_synth_train_eval_roundtrip(tmp_path):
     r = cli("eval", "--data", tmp_path / "pairs", "--model", w, "--json", check=True)
     assert json.loads(r.stdout)[0]["model"] == "tiny"
     # Resuming keeps the saved schedule, and the header and the sidecar say so (not this call's --lr).
+    import torch
+    cpu_ckpt = torch.load(tmp_path / "c.pt", weights_only=True)["cpu_seconds"]   # the checkpoint's CPU time so far
+    assert cpu_ckpt > 0
     r = cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "5",
             "--batch", "2", "--patch", "32", "--lr", "0.5", "--out", w, "--resume", tmp_path / "c.pt",
             "--no-progress", check=True)
     assert "at step 3" in r.stdout and "lr 0.5" not in r.stdout
     info = json.loads(w.with_suffix(".json").read_text())
     assert info["steps"] == 5 and info["lr"] != 0.5
+    run = info["lineage"][-1]     # the resumed run's record covers the whole run, CPU time before the resume too
+    assert run["resumed_at_step"] == 3 and run["cpu_seconds"] >= cpu_ckpt and "cpu_seconds_note" not in run
+    old = torch.load(tmp_path / "c.pt", weights_only=True)
+    del old["cpu_seconds"]                                     # a checkpoint written before CPU time was recorded
+    torch.save(old, tmp_path / "old.pt")
+    cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "4",
+        "--batch", "2", "--patch", "32", "--out", tmp_path / "old.safetensors", "--resume", tmp_path / "old.pt",
+        "--ckpt", tmp_path / "old2.pt", "--no-progress", check=True)
+    old_run = json.loads((tmp_path / "old.json").read_text())["lineage"][-1]
+    assert "this invocation only" in old_run["cpu_seconds_note"]
     # Fine-tuning with --init carries the parent's lineage and adds this run; steps add up over the lineage.
     w2 = tmp_path / "tiny2.safetensors"
     cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "2",
