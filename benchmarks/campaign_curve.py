@@ -5,7 +5,8 @@ over every commit that changed the scoreboard (read from git history, so run it 
     python benchmarks/campaign_curve.py --json     # the same rows as JSON
 
 CPU hours are the sum over the weight's recorded lineage (``cpu_seconds`` where a run recorded it, else its
-wall-clock ``train_seconds``; both are marked), taken from the sidecar at the same commit. A figure is only
+wall-clock ``train_seconds``, also for a resumed run whose record did not count the CPU time before its resume;
+both are marked), taken from the sidecar at the same commit. A figure is only
 comparable with another of the same subset (``all`` = the 100 images of Rain100L/H).
 """
 from __future__ import annotations
@@ -37,7 +38,13 @@ def lineage_hours(side: dict | None) -> tuple[float | None, str]:
     runs = side.get("lineage") or [side]
     total, kinds = 0.0, set()
     for r in runs:
-        if r.get("cpu_seconds") is not None:
+        # A resumed run's record stands for the whole run, but before 2026-12-04 (no resumed_at_step) or when its
+        # checkpoint did not store CPU time (cpu_seconds_note), its cpu_seconds cover the last invocation only:
+        # count its wall clock, which does cover the whole run.
+        partial = r.get("resumed_from") and ("resumed_at_step" not in r or r.get("cpu_seconds_note"))
+        if partial and r.get("train_seconds") is not None:
+            total += float(r["train_seconds"]); kinds.add("wall")
+        elif r.get("cpu_seconds") is not None:
             total += float(r["cpu_seconds"]); kinds.add("cpu")
         elif r.get("train_seconds") is not None:
             total += float(r["train_seconds"]); kinds.add("wall")
