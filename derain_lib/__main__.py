@@ -299,7 +299,6 @@ def cmd_train(args) -> int:
         raise ValueError("give --resume or --init, not both")
     if args.resume:
         trainer.load_checkpoint(args.resume)
-        resumed_at = trainer.step
         lr = trainer.opt.param_groups[0]["lr"]
         milestones = sorted(trainer.sched.milestones)
         gamma = trainer.sched.gamma
@@ -318,8 +317,8 @@ def cmd_train(args) -> int:
         print(f"training {args.model} {config or ''} for {steps} steps: batch {batch}, patch {patch}, lr {lr}, "
               f"milestones {milestones}, gamma {gamma}, data {args.data} ({n_images} images), {machine_info()}")
     cpu0, date0 = time.process_time(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    # a resumed run's record covers the whole run, so add the CPU seconds its checkpoint had spent before
-    cpu_before = trainer.cpu_seconds if args.resume else 0.0
+    # where a resumed run's checkpoint stood before fit moves it on (0 for a new run): its record covers the whole run
+    resumed_at, cpu_before = trainer.step, trainer.cpu_seconds
     if args.resume:
         # the checkpoint carries the lineage of the weights its run started from (older checkpoints: none)
         parent = list(trainer.meta.get("parent_lineage", []))
