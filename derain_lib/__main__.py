@@ -20,6 +20,16 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {s!r}") from None
+    if not (v > 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {s}")
+    return v
+
+
 def _kv(s: str) -> tuple[str, object]:
     if "=" not in s:
         raise argparse.ArgumentTypeError(f"expected key=value, got {s!r}")
@@ -299,11 +309,19 @@ def cmd_train(args) -> int:
         raise ValueError("give --resume or --init, not both")
     if args.resume:
         trainer.load_checkpoint(args.resume)
+        if args.resume_lr is not None:
+            saved = trainer.set_lr(args.resume_lr)
+            print(f"resumed from {args.resume} at step {trainer.step}: lr {saved:g} -> {args.resume_lr:g} "
+                  f"(--resume-lr; Adam's moments and the saved milestones kept)")
         lr = trainer.opt.param_groups[0]["lr"]
         milestones = sorted(trainer.sched.milestones)
         gamma = trainer.sched.gamma
-        print(f"resumed from {args.resume} at step {trainer.step} with its saved lr "
-              f"{lr:g} and schedule (command-line --lr/--milestones ignored)")
+        if args.resume_lr is None:
+            print(f"resumed from {args.resume} at step {trainer.step} with its saved lr "
+                  f"{lr:g} and schedule (command-line --lr/--milestones ignored; --resume-lr sets a new lr)")
+    elif args.resume_lr is not None:
+        raise ValueError("--resume-lr changes the learning rate of a resumed run: give it with --resume "
+                         "(for a new run or --init, use --lr)")
     elif args.init:
         if str(args.init).endswith(".safetensors"):
             from safetensors.torch import load_file
@@ -514,6 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--ckpt-every", type=int, default=200)
     sp.add_argument("--resume", help="resume from a training checkpoint (weights, optimiser, schedule and step; "
                                      "--lr/--milestones of this call are then ignored)")
+    sp.add_argument("--resume-lr", type=_positive_float,
+                    help="with --resume: continue at this learning rate instead of the saved one (a manual lr "
+                         "decay that keeps Adam's moments and the step count; later milestones still apply)")
     sp.add_argument("--init", help="start from these weights (.safetensors or a training checkpoint) with a fresh "
                                    "optimiser and this call's schedule (fine-tuning)")
     sp.add_argument("--time-limit", type=float,

@@ -276,6 +276,18 @@ class Trainer:
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.meta = dict(state.get("meta") or {})
 
+    def set_lr(self, lr: float) -> float:
+        """Set the learning rate of every parameter group (e.g. a manual decay after ``load_checkpoint``) and
+        return the old one.  Adam's moments, the step and the scheduler's milestones are kept; the scheduler's
+        base rates move too, so a later milestone multiplies the new rate by ``gamma``."""
+        old = float(self.opt.param_groups[0]["lr"])
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+            group["initial_lr"] = lr
+        self.sched.base_lrs = [lr for _ in self.opt.param_groups]
+        self.sched._last_lr = [lr for _ in self.opt.param_groups]
+        return old
+
     @staticmethod
     def read_checkpoint_model(path: str | Path) -> torch.nn.Module:
         """Rebuild the model stored in a training checkpoint (safe load)."""

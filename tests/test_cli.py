@@ -94,7 +94,7 @@ def test_synth_train_eval_roundtrip(tmp_path):
     assert cpu_ckpt > 0
     r = cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "5",
             "--batch", "2", "--patch", "32", "--lr", "0.5", "--out", w, "--resume", tmp_path / "c.pt",
-            "--no-progress", check=True)
+            "--ckpt", tmp_path / "c.pt", "--no-progress", check=True)
     assert "at step 3" in r.stdout and "lr 0.5" not in r.stdout
     info = json.loads(w.with_suffix(".json").read_text())
     assert info["steps"] == 5 and info["lr"] != 0.5
@@ -108,6 +108,20 @@ def test_synth_train_eval_roundtrip(tmp_path):
         "--ckpt", tmp_path / "old2.pt", "--no-progress", check=True)
     old_run = json.loads((tmp_path / "old.json").read_text())["lineage"][-1]
     assert "this invocation only" in old_run["cpu_seconds_note"]
+    # --resume-lr: a manual lr decay of a resumed run (Adam state and step kept); the record and checkpoint say so.
+    r = cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "6",
+            "--batch", "2", "--patch", "32", "--out", tmp_path / "dec.safetensors", "--resume", tmp_path / "c.pt",
+            "--resume-lr", "0.003", "--ckpt", tmp_path / "dec.pt", "--no-progress", check=True)
+    assert "at step 5: lr" in r.stdout and "-> 0.003" in r.stdout
+    assert json.loads((tmp_path / "dec.json").read_text())["lineage"][-1]["lr"] == 0.003
+    dec = torch.load(tmp_path / "dec.pt", weights_only=True)
+    assert dec["step"] == 6 and dec["opt"]["param_groups"][0]["lr"] == 0.003
+    assert dec["opt"]["state"], "Adam's moments were dropped"
+    for bad in (["--resume-lr", "0.01"], ["--resume", tmp_path / "c.pt", "--resume-lr", "-1"]):
+        r = cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "7",
+                "--batch", "2", "--patch", "32", "--out", tmp_path / "bad.safetensors", "--ckpt", tmp_path / "b.pt",
+                "--no-progress", *bad)
+        assert r.returncode != 0 and "--resume-lr" in r.stderr and not (tmp_path / "bad.safetensors").exists()
     # Fine-tuning with --init carries the parent's lineage and adds this run; steps add up over the lineage.
     w2 = tmp_path / "tiny2.safetensors"
     cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "2",
