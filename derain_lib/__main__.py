@@ -372,6 +372,11 @@ def cmd_train(args) -> int:
            "batch": batch, "patch": patch, "lr": lr, "config": config, "machine": info["machine"],
            "precision": trainer.compute_precision, "interrupted": trainer.interrupted,
            "init": init_of_run, "resumed_from": str(args.resume) if args.resume else None}
+    # every fit() call of the run (a resumed run's earlier invocations too); the precision names all of them
+    run["invocations"] = trainer.invocations
+    known = [r["precision"] for r in trainer.invocations if "precision" in r]
+    if known:
+        run["precision"] = "+".join(dict.fromkeys(known))
     if args.resume:
         run["resumed_at_step"] = resumed_at
         if not trainer.cpu_recorded:

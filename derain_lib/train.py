@@ -108,6 +108,10 @@ class Trainer:
         self._elapsed = 0.0
         self.cpu_seconds = 0.0     # process CPU seconds of the training loop, whole run (kept across resumes)
         self.cpu_recorded = True   # False after resuming a checkpoint that did not record its CPU time
+        # one record per fit() call of this run (date, steps, precision, machine, CPU time), kept across resumes
+        # so that a run continued on another machine or in another precision still says so
+        self.invocations: list[dict] = []
+        self._current: dict | None = None
         self.interrupted = False
 
     @property
@@ -181,7 +185,12 @@ class Trainer:
         """
         from tqdm.auto import tqdm
 
+        from .bench import machine_info
+
         self.interrupted = False
+        self._current = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "from_step": self.step,
+                         "precision": self.compute_precision, "lr": float(self.opt.param_groups[0]["lr"]),
+                         "machine": machine_info(), "cpu_at_start": self.cpu_seconds}
         with self._stop_on_signal() as stop:
             it = iter(batches)
             bar = tqdm(total=steps, initial=self.step, disable=not (progress and self.is_main),
@@ -228,8 +237,20 @@ class Trainer:
             bar.close()
             if ckpt_path:                             # (a signal arriving now only re-requests the stop)
                 self.save_checkpoint(ckpt_path)
+        self.invocations, self._current = self.invocation_log(), None
         self.model.eval()
         return self.history
+
+    def invocation_log(self) -> list[dict]:
+        """The run's fit() calls so far, the one in progress included: date, first and last step, precision,
+        lr at its start, machine and CPU seconds of each (what a lineage record of a resumed run lists)."""
+        log = [dict(r) for r in self.invocations]
+        if self._current is not None:
+            cur = {k: v for k, v in self._current.items() if k != "cpu_at_start"}
+            cur["to_step"] = self.step
+            cur["cpu_seconds"] = round(self.cpu_seconds - self._current["cpu_at_start"], 1)
+            log.append(cur)
+        return log
 
     def _record(self, acc: dict[str, list[float]]) -> None:
         self.history["step"].append(self.step)
@@ -258,6 +279,7 @@ class Trainer:
             "history": self.history,
             "seed": self.seed,
             "meta": self.meta,
+            "invocations": self.invocation_log(),
         }
         tmp = path.with_suffix(path.suffix + ".tmp")
         torch.save(state, tmp)
@@ -275,6 +297,10 @@ class Trainer:
         self.cpu_recorded = "cpu_seconds" in state
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.meta = dict(state.get("meta") or {})
+        self.invocations = [dict(r) for r in state.get("invocations", [])]
+        if not self.invocations and self.step:     # a checkpoint written before invocations were recorded
+            self.invocations = [{"from_step": 0, "to_step": self.step,
+                                 "note": "not recorded (older checkpoint): date, precision and machine unknown"}]
 
     def set_lr(self, lr: float) -> float:
         """Set the learning rate of every parameter group (e.g. a manual decay after ``load_checkpoint``) and

@@ -103,11 +103,18 @@ def test_synth_train_eval_roundtrip(tmp_path):
     old = torch.load(tmp_path / "c.pt", weights_only=True)
     del old["cpu_seconds"]                                     # a checkpoint written before CPU time was recorded
     torch.save(old, tmp_path / "old.pt")
-    cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "4",
+    cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "6",
         "--batch", "2", "--patch", "32", "--out", tmp_path / "old.safetensors", "--resume", tmp_path / "old.pt",
         "--ckpt", tmp_path / "old2.pt", "--no-progress", check=True)
     old_run = json.loads((tmp_path / "old.json").read_text())["lineage"][-1]
     assert "this invocation only" in old_run["cpu_seconds_note"]
+    del old["invocations"]                                     # ... and before invocations were recorded
+    torch.save(old, tmp_path / "older.pt")
+    cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "6",
+        "--batch", "2", "--patch", "32", "--out", tmp_path / "older.safetensors", "--resume", tmp_path / "older.pt",
+        "--ckpt", tmp_path / "older2.pt", "--no-progress", check=True)
+    older = json.loads((tmp_path / "older.json").read_text())["lineage"][-1]["invocations"]
+    assert [(r["from_step"], r["to_step"]) for r in older] == [(0, 5), (5, 6)] and "unknown" in older[0]["note"]
     # --resume-lr: a manual lr decay of a resumed run (Adam state and step kept); the record and checkpoint say so.
     r = cli("train", "drn", "--config", "stages=2", "recursions=1", "--data", tmp_path / "pairs", "--steps", "6",
             "--batch", "2", "--patch", "32", "--out", tmp_path / "dec.safetensors", "--resume", tmp_path / "c.pt",
@@ -140,7 +147,11 @@ def test_synth_train_eval_roundtrip(tmp_path):
     info3 = json.loads(w3.with_suffix(".json").read_text())
     assert [r["steps"] for r in info3["lineage"]] == [5, 3] and info3["steps"] == 8
     assert info3["lineage"][1]["init"] == str(w) and info3["lineage"][1]["resumed_from"] == str(tmp_path / "c2.pt")
-    assert info3["lineage"][1]["precision"] == "bf16"
+    # ... and says that its steps ran in two precisions, one record per invocation (steps, date, machine, CPU)
+    assert info3["lineage"][1]["precision"] == "fp32+bf16"
+    inv = info3["lineage"][1]["invocations"]
+    assert [(r["from_step"], r["to_step"], r["precision"]) for r in inv] == [(0, 2, "fp32"), (2, 3, "bf16")]
+    assert all(r["cpu_seconds"] > 0 and "UTC" in r["date"] and "torch" in r["machine"] for r in inv)
     # promote makes the run a named weight: same tensors, lineage totals, the run's loss curve kept.
     r = cli("promote", w2, "tiny-shipped", "--summary", "a test weight", "--out-dir", tmp_path / "ship", check=True)
     shipped = tmp_path / "ship" / "tiny-shipped.safetensors"
