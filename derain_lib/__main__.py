@@ -367,7 +367,7 @@ def cmd_train(args) -> int:
         "batch": batch, "patch": patch, "lr": lr, "milestones": milestones,
     }
     run = {"command": command, "date": date0, "steps": trainer.step,
-           "train_seconds": info["train_seconds"], "cpu_seconds": round(time.process_time() - cpu0 + cpu_before, 1),
+           "train_seconds": info["train_seconds"], "cpu_seconds": round(time.process_time() - cpu0 + cpu_before, 3),
            "data": info["data"], "preset": args.preset if args.data == "synthetic" else None,
            "batch": batch, "patch": patch, "lr": lr, "config": config, "machine": info["machine"],
            "precision": trainer.compute_precision, "interrupted": trainer.interrupted,

@@ -248,7 +248,7 @@ class Trainer:
         if self._current is not None:
             cur = {k: v for k, v in self._current.items() if k != "cpu_at_start"}
             cur["to_step"] = self.step
-            cur["cpu_seconds"] = round(self.cpu_seconds - self._current["cpu_at_start"], 1)
+            cur["cpu_seconds"] = round(self.cpu_seconds - self._current["cpu_at_start"], 3)
             log.append(cur)
         return log
 
