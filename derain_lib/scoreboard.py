@@ -366,6 +366,7 @@ def eval_paired(m: Method, set_name: str, subset: str, cache: Cache,
     if m.timed:
         res.update(_timing_summary(per))
         res["timing"] = {"first": per[0].get("state"), "last": per[-1].get("state")}
+        res["machines"] = sorted({(r.get("state") or {}).get("machine") for r in per} - {None})
     return res
 
 
@@ -518,6 +519,7 @@ def evaluate_weight(name: str, path: str | Path, cache_dir: str | Path | None, m
         "seconds_per_image": sum(r["seconds_per_image"] * r["n"] for r in timed) / n_t,
         "cpu_seconds_per_image": sum(r["cpu_seconds_per_image"] * r["n"] for r in timed) / n_t,
         "timing": sets[SUBSET_SETS[0]].get("timing"),
+        "timing_machines": sorted(set().union(*(sets[d].get("machines", []) for d in SUBSET_SETS))),
         "summary": side.get("summary", ""),
         "_drn": model.arch == "drn" and not side.get("experiment"),
     }
@@ -615,7 +617,8 @@ def build(weights: Sequence[str] | None = None, weights_dir: str | Path = WEIGHT
             board["comparisons"].append({"label": f"{name} + bicubic x{s} (DRN on the rainy LR, then bicubic)",
                                          "scale": s, "weights": name,
                                          "sets": {"outdoor_rain_sample": _set_summary(r)},
-                                         "cpu_seconds_per_image": r.get("cpu_seconds_per_image")})
+                                         "cpu_seconds_per_image": r.get("cpu_seconds_per_image"),
+                                         "timing_machines": r.get("machines", [])})
     board["papers"] = PAPERS
     board["recommended"] = recommend(board["rows"])
     board["recommended_rule"] = RECOMMENDED_RULE
@@ -759,6 +762,29 @@ def _paper_cell(p: dict[str, Any], d: str) -> str:
     return f"{s['psnr_y']:.2f}" + (f" / {s['ssim_y']:.3f}" if s.get("ssim_y") is not None else "")
 
 
+def _short_machine(machine: str) -> str:
+    return machine.split(",")[0]
+
+
+def timing_machines_note(board: dict[str, Any]) -> str:
+    """A sentence naming which machine timed which rows, when the *CPU s / image* column mixes machines (rows
+    evaluated in different sessions, on different VMs); empty when one machine timed them all."""
+    timed = [(r["weights"], r.get("timing_machines") or []) for r in board["rows"]]
+    timed += [(c["label"].split(" (")[0], c.get("timing_machines") or []) for c in board["comparisons"]
+              if c.get("cpu_seconds_per_image")]
+    machines = sorted({_short_machine(m) for _, ms in timed for m in ms})
+    if len(machines) < 2:
+        return ""
+    groups: dict[str, list[str]] = {}
+    for name, ms in timed:
+        key = " and ".join(sorted({_short_machine(m) for m in ms})) or "not recorded"
+        groups.setdefault(key, []).append(f"`{name}`")
+    parts = [f"{k}: {', '.join(v)}" for k, v in sorted(groups.items())]
+    return ("*CPU s / image* was measured on more than one machine (weights scored in different sessions; a row "
+            "under two machines has its images split between them), so compare times only within one machine: "
+            + "; ".join(parts) + ".")
+
+
 def to_markdown(board: dict[str, Any]) -> str:
     m = board["machine"]
     load = "/".join(f"{v:.1f}" for v in m["loadavg"]) if m.get("loadavg") else "?"
@@ -810,6 +836,10 @@ def to_markdown(board: dict[str, Any]) -> str:
              "SR rows (x2/x4) get the rainy image bicubic-downsampled and are scored at full resolution; their "
              "input is that LR image bicubic-upsampled (given beside them), not the rainy input row. Paper rows are figures we did not run "
              "(sources in `derain_lib/weights/scoreboard.json`, `papers`).")
+    mixed = timing_machines_note(board)
+    if mixed:
+        L.append("")
+        L.append(mixed)
     L.append("")
     L.append("RGB PSNR / SSIM:")
     L.append("")
@@ -896,7 +926,9 @@ def plot(board: dict[str, Any], path: str | Path) -> Path:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=8.5, ncol=1, frameon=False)
     m = board["machine"]
-    fig.suptitle(f"Shipped weights, {board['generated']}, {m['machine']}.\nFilled: shipped, hollow: experiment, "
+    where = ("CPU times from more than one machine (the table's note says which)" if timing_machines_note(board)
+             else m["machine"])
+    fig.suptitle(f"Shipped weights, {board['generated']}, {where}.\nFilled: shipped, hollow: experiment, "
                  "square: joint derain+SR (bicubic-downsampled input, scored at full size); [n=..]: a fixed subset (its own "
                  "input in the table).\nLines: rainy input on the whole set (dashed); papers' tables (dotted) and the "
                  "authors' released weights (dash-dot), no time known.",

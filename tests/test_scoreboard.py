@@ -168,3 +168,15 @@ def test_heldout_real_mean_uses_the_held_out_photos(tiny, monkeypatch):
     row = next(r for r in _build(tiny)["rows"] if r["weights"] == "drn-tiny")
     assert row["nr_real_heldout"] == pytest.approx(row["nr_per_image"]["p1.png"])
     assert row["nr_real_heldout"] != pytest.approx(row["nr_real"])
+
+
+def test_cpu_times_from_several_machines_are_labelled(tiny):
+    board = _build(tiny)
+    assert all(r["timing_machines"] for r in board["rows"])  # each timed row records its machine
+    assert sb.timing_machines_note(board) == ""              # one machine timed everything here
+    assert "more than one machine" not in sb.to_markdown(board)
+    board["rows"][0]["timing_machines"] = ["AMD EPYC, 2 logical cores"]
+    board["rows"][1]["timing_machines"] = ["Intel Xeon, 2 logical cores", "AMD EPYC, 2 logical cores"]
+    note = sb.timing_machines_note(board)
+    assert "AMD EPYC: `drn-exp`" in note and "AMD EPYC and Intel Xeon: `drn-tiny`" in note
+    assert note in sb.to_markdown(board)
