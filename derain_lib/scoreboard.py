@@ -769,16 +769,15 @@ def _short_machine(machine: str) -> str:
 def timing_machines_note(board: dict[str, Any]) -> str:
     """A sentence naming which machine timed which rows, when the *CPU s / image* column mixes machines (rows
     evaluated in different sessions, on different VMs); empty when one machine timed them all."""
-    timed = [(r["weights"], r.get("timing_machines") or []) for r in board["rows"]]
-    timed += [(c["label"].split(" (")[0], c.get("timing_machines") or []) for c in board["comparisons"]
+    timed = [(r["weights"], r.get("timing_machines")) for r in board["rows"]]
+    timed += [(f"{c['weights']} + bicubic x{c['scale']}", c.get("timing_machines")) for c in board["comparisons"]
               if c.get("cpu_seconds_per_image")]
-    machines = sorted({_short_machine(m) for _, ms in timed for m in ms})
-    if len(machines) < 2:
+    short = [(name, sorted({_short_machine(m) for m in ms or []})) for name, ms in timed]
+    if len({m for _, ms in short for m in ms}) < 2:
         return ""
     groups: dict[str, list[str]] = {}
-    for name, ms in timed:
-        key = " and ".join(sorted({_short_machine(m) for m in ms})) or "not recorded"
-        groups.setdefault(key, []).append(f"`{name}`")
+    for name, ms in short:
+        groups.setdefault(" and ".join(ms) or "not recorded", []).append(f"`{name}`")
     parts = [f"{k}: {', '.join(v)}" for k, v in sorted(groups.items())]
     return ("*CPU s / image* was measured on more than one machine (weights scored in different sessions; a row "
             "under two machines has its images split between them), so compare times only within one machine: "
