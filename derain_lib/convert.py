@@ -1,4 +1,5 @@
-"""Import the authors' released DRN weights (github.com/csdwren/DRN, e.g. ``logs/Rain100H_inter7_intra7/net_latest.pth``).
+"""Import the authors' released DRN weights
+(github.com/csdwren/DRN, e.g. ``logs/Rain100H_inter7_intra7/net_latest.pth``).
 
 Their training script saves ``model.state_dict()`` of their ``network.DRN`` (a plain dict of 12 tensors, see
 :data:`derain_lib.models.drn_reference.AUTHORS_KEYS`).  :func:`convert_authors_drn` reads such a file with
@@ -37,7 +38,7 @@ def read_authors_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"no such file: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle errors, a safetensors or text file, disallowed globals...
+    except Exception as e:  # noqa: BLE001 -- pickle errors, a safetensors or text file, disallowed globals...
         raise ValueError(f"{path}: not a PyTorch state dict readable with torch.load(weights_only=True) ({e})") \
             from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -88,6 +88,6 @@ def format_table(results: list[dict[str, Any]]) -> str:
         lines.append(f"{ds:<22} {'(rainy input)':<22} {m['input_psnr_y']:7.2f} {m['input_ssim_y']:7.4f} "
                      f"{m['input_psnr_rgb']:8.2f} {m['input_ssim_rgb']:8.4f} {'':>6}")
         if r["model"] is not None:
-            lines.append(f"{ds:<22} {str(r['model']):<22} {m['output_psnr_y']:7.2f} {m['output_ssim_y']:7.4f} "
+            lines.append(f"{ds:<22} {r['model']!s:<22} {m['output_psnr_y']:7.2f} {m['output_ssim_y']:7.4f} "
                          f"{m['output_psnr_rgb']:8.2f} {m['output_ssim_rgb']:8.4f} {r['seconds_per_image']:6.2f}")
     return "\n".join(lines)

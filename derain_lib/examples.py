@@ -45,7 +45,7 @@ class Example:
 
 # The four kinds of rain a user asks about: light vertical, heavy tilted, rain with haze, long steep streaks.
 # Every add_rain argument is spelled out, so that a change of its defaults cannot silently change the examples.
-_FIXED = dict(blur=0.5, atmospheric_light=0.85)
+_FIXED = {"blur": 0.5, "atmospheric_light": 0.85}
 EXAMPLES: tuple[Example, ...] = (
     Example("astronaut", "astronaut", "light vertical rain",
             dict(angle=0.0, density=0.001, length=20.0, width=0.7, brightness=0.35, layers=1, spread=15.0,

@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -86,7 +86,8 @@ def feature_matrix(feat: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"features must be (B, C, H, W) or (N, d), got {tuple(feat.shape)}")
 
 
-def mean_cov_matching(feat_syn: torch.Tensor, feat_real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def mean_cov_matching(feat_syn: torch.Tensor,
+                      feat_real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """L_match = L_mean + L_cov between synthetic and real feature statistics (Qiu et al., Sec. 3.1).
 
     ``F`` is a (d, n) matrix of n feature vectors of dimension d (for conv features, each pixel's C-vector is

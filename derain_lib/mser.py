@@ -72,8 +72,8 @@ def mser_regions(image: np.ndarray, delta: int = 5, min_area_frac: float = 5e-5,
         return [], np.zeros((0, 4), np.int64)
     mser = cv.MSER_create()
     mser.setDelta(int(delta))
-    mser.setMinArea(max(3, int(round(min_area_frac * h * w))))
-    mser.setMaxArea(max(mser.getMinArea() + 1, int(round(max_area_frac * h * w))))
+    mser.setMinArea(max(3, round(min_area_frac * h * w)))
+    mser.setMaxArea(max(mser.getMinArea() + 1, round(max_area_frac * h * w)))
     # OpenCV's default diversity pruning (0.2) drops an isolated blob whose parent is the whole image
     # (checked with OpenCV 5.0: a lone bright disk gives no region); we keep it and drop exact duplicates
     # (nested regions with the same box) instead.

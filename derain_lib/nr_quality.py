@@ -49,13 +49,13 @@ def _line_kernel(length: int, angle_deg: float) -> np.ndarray:
     t = np.deg2rad(angle_deg)
     dx, dy = np.sin(t), np.cos(t)  # direction (columns, rows)
     if abs(dy) >= abs(dx):  # steep: one pixel per row
-        n = int(round(r * abs(dy)))
+        n = round(r * abs(dy))
         for i in range(-n, n + 1):
-            k[r + i, r + int(round(i * dx / dy))] = 1
+            k[r + i, r + round(i * dx / dy)] = 1
     else:  # flat: one pixel per column
-        n = int(round(r * abs(dx)))
+        n = round(r * abs(dx))
         for j in range(-n, n + 1):
-            k[r + int(round(j * dy / dx)), r + j] = 1
+            k[r + round(j * dy / dx), r + j] = 1
     return k
 
 

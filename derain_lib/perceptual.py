@@ -21,8 +21,8 @@ import os
 from pathlib import Path
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 log = logging.getLogger("derain_lib.perceptual")
 
@@ -98,7 +98,7 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path), device="cpu")
     state = torch.load(str(path), map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
+        raise TypeError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
     return state
 
 

@@ -9,7 +9,7 @@ import torch
 
 torch.set_num_threads(int(os.environ.get("DERAIN_TEST_THREADS", "2")))
 
-from helpers import TinyNet  # noqa: E402
+from helpers import TinyNet
 
 
 @pytest.fixture

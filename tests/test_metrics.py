@@ -1,11 +1,11 @@
 """PSNR/SSIM against independent references (scikit-image), and the Rain100H rainy-input figure."""
 import numpy as np
 import pytest
+from helpers import require_data
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from derain_lib.metrics import all_metrics, psnr, rgb_to_y, ssim
-from helpers import require_data
 
 
 def _pair(rng, h=64, w=80):
@@ -32,7 +32,7 @@ def test_psnr_matches_skimage(rng):
 
 def test_ssim_matches_skimage_gaussian(rng):
     a, b = _pair(rng)
-    kw = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
+    kw = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False, "data_range": 255}
     ref_y = structural_similarity(rgb2ycbcr(a)[..., 0], rgb2ycbcr(b)[..., 0], **kw)
     ref_rgb = structural_similarity(a.astype(float), b.astype(float), channel_axis=2, **kw)
     assert ssim(b, a, y_channel=True) == pytest.approx(ref_y, abs=1e-9)
