@@ -78,7 +78,7 @@ def render(times: dict) -> str:
 
 
 def splice(readme: str, block: str) -> str:
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
     if not pattern.search(readme):
         raise SystemExit(f"error: README.md lacks the {BEGIN} ... {END} markers")
     return pattern.sub(lambda _: f"{BEGIN}\n{block}\n{END}", readme)
