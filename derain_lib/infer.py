@@ -7,6 +7,9 @@ a tile saw zero padding instead of its neighbours, so plain averaging blends wro
 dropped the result equals the whole-image output exactly whenever ``overlap // 2`` covers the model's receptive
 field (tested), and is a seam-free approximation otherwise.  Memory is bounded by the tile, not the image.
 Every model pads and crops inside its own ``forward``, so any size works without tiling too.
+
+``backend`` picks what runs the model (:mod:`derain_lib.backends`): PyTorch, or its exported ONNX graph in ONNX
+Runtime or OpenVINO; tiling is the same for all three, since each is a callable on image tensors.
 """
 from __future__ import annotations
 
@@ -25,7 +28,9 @@ DEFAULT_TILE = 512
 MAX_OUTPUT_PIXELS = 4 * MAX_PIXELS
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
+def _model_device(model) -> torch.device:
+    if not isinstance(model, torch.nn.Module):  # a backend runner: ONNX Runtime / OpenVINO on the CPU
+        return torch.device("cpu")
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
 
@@ -39,8 +44,9 @@ def _starts(size: int, tile: int, stride: int) -> list[int]:
 
 
 @torch.inference_mode()
-def run_model(model: torch.nn.Module, x: torch.Tensor, tile: int | None = None, overlap: int = 32) -> torch.Tensor:
-    """Run ``model`` on (B, 3, H, W) in [0, 1]; with ``tile`` set, in overlapping tiles. Returns the output."""
+def run_model(model, x: torch.Tensor, tile: int | None = None, overlap: int = 32) -> torch.Tensor:
+    """Run ``model`` (a module or a :class:`~derain_lib.backends.Runner`) on (B, 3, H, W) in [0, 1]; with ``tile``
+    set, in overlapping tiles. Returns the output."""
     scale = int(getattr(model, "scale", 1))
     dev = _model_device(model)
     if tile is None or (x.shape[-2] <= tile and x.shape[-1] <= tile):
@@ -49,7 +55,7 @@ def run_model(model: torch.nn.Module, x: torch.Tensor, tile: int | None = None, 
     tile = max(multiple, tile // multiple * multiple)
     if overlap >= tile:
         raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
-    b, c, h, w = x.shape
+    b, _, h, w = x.shape
     out = torch.zeros(b, 3, h * scale, w * scale)
     count = torch.zeros(1, 1, h * scale, w * scale)
     stride = tile - overlap
@@ -72,25 +78,35 @@ def run_model(model: torch.nn.Module, x: torch.Tensor, tile: int | None = None, 
 
 
 def derain(image: Any, model: torch.nn.Module, tile: int | None = None, overlap: int = 32,
-           device: str | torch.device = "auto", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+           device: str | torch.device = "auto", max_pixels: int = MAX_PIXELS, backend: str = "torch",
+           threads: int | None = None) -> np.ndarray:
     """Derain one image (path, PIL image or array) -> uint8 (H*scale, W*scale, 3).
 
     ``tile=None`` tiles automatically above ~1 MP (512-pixel tiles); ``tile=0`` never tiles.  ``device``:
     "auto" keeps the model where it is (CUDA if it was loaded with device="auto" on a GPU machine).
+    ``backend``: "torch" (default), "onnxruntime" or "openvino" (CPU only; the model is exported to ONNX once
+    and the session cached, see :mod:`derain_lib.backends`).  ``threads``: CPU threads for this call (None: the
+    current ``torch.get_num_threads()``).
     """
+    from .backends import get_runner, require_backend
+
+    require_backend(backend)  # an unknown or missing backend fails before the image is read
     img = read_image(image, max_pixels=max_pixels)
     scale = int(getattr(model, "scale", 1))
     h, w = img.shape[:2]
     if h * w * scale * scale > MAX_OUTPUT_PIXELS:
         raise ValueError(f"output would be {w * scale}x{h * scale}; over the limit of {MAX_OUTPUT_PIXELS / 1e6:.0f} MP")
     if str(device) != "auto":
+        if backend != "torch" and resolve_device(device).type != "cpu":
+            raise ValueError(f"backend {backend!r} runs on the CPU; got device={device!r}")
         model = model.to(resolve_device(device))
     if tile is None:
         tile = DEFAULT_TILE if h * w > AUTO_TILE_PIXELS else 0
     was_training = model.training
     model.eval()
     try:
-        out = run_model(model, to_tensor(img), tile=tile or None, overlap=overlap)
+        runner = model if backend == "torch" and threads is None else get_runner(model, backend, threads)
+        out = run_model(runner, to_tensor(img), tile=tile or None, overlap=overlap)
     finally:
         model.train(was_training)
     return to_uint8(out)
@@ -104,5 +120,5 @@ def stage_outputs(image: Any, model: torch.nn.Module) -> list[np.ndarray]:
     model.eval()
     _, aux = model(x, return_stages=True)
     if not isinstance(aux, (list, tuple)):
-        raise ValueError(f"{type(model).__name__} does not return a list of stage outputs")
+        raise TypeError(f"{type(model).__name__} does not return a list of stage outputs")
     return [to_uint8(s.float().cpu()) for s in aux]
