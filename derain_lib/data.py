@@ -1,4 +1,6 @@
-"""Datasets: paired benchmark folders, unpaired real rain, and on-the-fly synthetic pairs.
+"""Training batches: on-the-fly synthetic pairs, crops of paired folders, unlabelled real rain.
+
+The folder readers themselves live in :mod:`derain_lib.folders` (re-exported here).
 
 Benchmark sets (``paths.BENCHMARK_SETS``) are for evaluation only; training pairs come from
 :class:`SyntheticRainBatches` over clean photos (default: ``<data root>/clean``) or from a user's own paired
@@ -7,144 +9,30 @@ folder (:func:`paired_patch_batches`).
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
-from .io import IMAGE_SUFFIXES, ImageError, list_images, read_image, to_tensor
+from .folders import PairedFolder, UnpairedFolder, clean_image_files
+from .io import ImageError, list_images, read_image, to_tensor
 from .paths import data_root
 from .rain import RainParams, check_preset, downsample, rain_batch
 
-# (rainy folder, clean folder, function mapping a rainy file name to its clean name)
-_CONVENTIONS = [
-    ("rainy", "clean", lambda n: n),                       # ours / shared data
-    ("input", "target", lambda n: n),                      # Restormer / MPRNet / MSPFN
-    ("rain", "norain", lambda n: n),                       # JORDER (rainy files are also named norain-N)
-    ("rainy", "norain", lambda n: n.replace("rain-", "norain-", 1) if n.startswith("rain-") else n),
-    ("rainy", ".", lambda n: n.replace("rain-", "norain-", 1)),  # PReNet / DRN test folders
-    ("in", "gt", None),                                    # HeavyRainRemoval: im_0001_s80_a04.png -> im_0001.png
+# PairedFolder, UnpairedFolder, clean_image_files and list_images are re-exported: this is where callers have
+# always imported them from.
+__all__ = [
+    "ImagePool",
+    "PairedFolder",
+    "SyntheticRainBatches",
+    "UnpairedFolder",
+    "clean_image_files",
+    "list_images",
+    "mixed_batches",
+    "paired_patch_batches",
+    "real_patch_batches",
 ]
-
-
-def _heavyrain_name(rainy: str, clean_names: set[str]) -> str:
-    stem, suffix = Path(rainy).stem, Path(rainy).suffix
-    parts = stem.split("_")
-    for k in range(len(parts), 0, -1):
-        cand = "_".join(parts[:k]) + suffix
-        if cand in clean_names:
-            return cand
-    return rainy
-
-
-class PairedFolder(torch.utils.data.Dataset):
-    """A folder of (rainy, clean) pairs in any of the common layouts.
-
-    Layouts recognised: ``rainy/`` + ``clean/``; ``input/`` + ``target/``; ``rain/`` + ``norain/``;
-    ``rainy/rain-N.png`` + ``norain-N.png`` (PReNet); ``in/`` + ``gt/`` (Outdoor-Rain); and a flat folder of
-    **side-by-side** images, one pair per file (DID-MDN's packing of Fu et al.'s DDN data: clean left | rainy
-    right; the S-DSEN authors' data: rainy left | clean right).  ``order`` says which half is which for
-    side-by-side files: ``"clean_left"``, ``"rainy_left"`` or ``"auto"`` (default: rain is additive, so the half
-    that is brighter on average over the first files is the rainy one).  Items are
-    ``(rainy uint8 HxWx3, clean uint8 HxWx3, name)``.
-    """
-
-    ORDERS = ("auto", "clean_left", "rainy_left")
-
-    def __init__(self, root: str | Path, max_images: int | None = None, order: str = "auto"):
-        root = Path(root)
-        if not root.is_dir():
-            raise FileNotFoundError(f"{root}: paired folder not found")
-        if order not in self.ORDERS:
-            raise ValueError(f"order must be one of {', '.join(self.ORDERS)}, got {order!r}")
-        self.root = root
-        self.side_by_side: str | None = None   # "clean_left" / "rainy_left" for side-by-side files
-        self.pairs: list[tuple[Path, Path]] = []
-        for rdir, cdir, mapper in _CONVENTIONS:
-            rpath, cpath = root / rdir, root / cdir
-            if not (rpath.is_dir() and cpath.is_dir()) or rpath == cpath:
-                continue
-            clean_names = {p.name for p in cpath.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-            pairs = []
-            for r in list_images(rpath):
-                cname = mapper(r.name) if mapper else _heavyrain_name(r.name, clean_names)
-                if cname in clean_names:
-                    pairs.append((r, cpath / cname))
-            if pairs:
-                self.pairs = pairs
-                break
-        if not self.pairs:
-            flat = list_images(root) if any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.iterdir()) else []
-            if flat:
-                self.pairs = [(f, f) for f in flat]
-                self.side_by_side = order if order != "auto" else _side_by_side_order(flat[:8])
-        if not self.pairs:
-            raise FileNotFoundError(
-                f"{root}: no (rainy, clean) pairs found; expected rainy/+clean/, input/+target/, rain/+norain/, "
-                "rainy/rain-N + norain-N, in/+gt/ with matching file names, or side-by-side images")
-        if max_images:
-            self.pairs = self.pairs[:max_images]
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, str]:
-        r, c = self.pairs[i]
-        if self.side_by_side:
-            left, right = _halves(read_image(r), r.name)
-            return (right, left, r.name) if self.side_by_side == "clean_left" else (left, right, r.name)
-        return read_image(r), read_image(c), r.name
-
-
-def _halves(img: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Left and right halves of a side-by-side pair (an odd middle column is dropped)."""
-    w = img.shape[1] // 2
-    if w < 8:
-        raise ImageError(f"{name}: {img.shape[1]} px wide, too narrow to be a side-by-side pair")
-    return img[:, :w], img[:, img.shape[1] - w:]
-
-
-def _side_by_side_order(files: Sequence[Path]) -> str:
-    """'clean_left' when the right halves are brighter on average (additive rain), else 'rainy_left'."""
-    diff = 0.0
-    for f in files:
-        left, right = _halves(read_image(f), f.name)
-        diff += float(right.astype(np.float32).mean() - left.astype(np.float32).mean())
-    return "clean_left" if diff >= 0 else "rainy_left"
-
-
-class UnpairedFolder(torch.utils.data.Dataset):
-    """Real rainy photos without ground truth (a flat folder, or a folder with a ``rainy/`` subfolder)."""
-
-    def __init__(self, root: str | Path, exclude: Sequence[str] = (), max_images: int | None = None):
-        root = Path(root)
-        folder = root / "rainy" if (root / "rainy").is_dir() else root
-        self.files = [p for p in list_images(folder) if p.name not in set(exclude)]
-        if not self.files:
-            raise FileNotFoundError(f"{folder}: no images found")
-        if max_images:
-            self.files = self.files[:max_images]
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, str]:
-        return read_image(self.files[i]), self.files[i].name
-
-
-def clean_image_files(clean_dirs: Sequence[str | Path] | None = None, min_side: int = 0) -> list[Path]:
-    """All images below the clean folders (default ``<data root>/clean``), recursively."""
-    dirs = [Path(d) for d in clean_dirs] if clean_dirs else [data_root() / "clean"]
-    files: list[Path] = []
-    for d in dirs:
-        if not d.exists():
-            raise FileNotFoundError(f"{d}: clean image folder not found (set DERAIN_DATA or pass clean_dirs)")
-        files += sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"no images found in {', '.join(map(str, dirs))}")
-    return files
-
 
 def _hw(size: int | Sequence[int]) -> tuple[int, int]:
     """A patch size: an int (square) or (height, width), e.g. the joint derain+SR paper's 200x300 crops."""

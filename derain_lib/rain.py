@@ -16,16 +16,15 @@ Everything is seeded through a ``torch.Generator``: the same seed gives the same
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .rain_bank import BANKS
 
-__all__ = ["RainParams", "PRESETS", "check_preset", "streak_layer", "haze_maps", "rain_batch", "add_rain", "downsample"]
+__all__ = ["PRESETS", "RainParams", "add_rain", "check_preset", "downsample", "haze_maps", "rain_batch", "streak_layer"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class RainParams:
     haze: tuple[float, float] = (0.0, 0.0)         # mean (1 - T); 0 = no haze
     atmospheric_light: tuple[float, float] = (0.75, 0.95)
 
-    def with_angle(self, lo: float, hi: float | None = None) -> "RainParams":
+    def with_angle(self, lo: float, hi: float | None = None) -> RainParams:
         return replace(self, angle=(lo, lo if hi is None else hi))
 
 
@@ -55,17 +54,16 @@ PRESETS: dict[str, RainParams] = {
     "heavy": RainParams(angle=(-30.0, 30.0), spread=(3.0, 15.0), layers=(3, 5), density=(0.0006, 0.0014),
                         length=(35.0, 75.0), width=(0.6, 1.2), brightness=(0.4, 0.75), blur=(0.3, 1.0)),
     # Rain100H's look: thin, sharp, semi-transparent streaks in 2-4 crossing directions, denser and longer than
-    # "heavy".  First matched by eye and input PSNR on 12 rain100H/ *test* images (13.97 dB vs 13.5); checked on
-    # TRAINING pairs since (2026-12-01, parameters unchanged): over the clean images of the 11 heavy RainTrainH
-    # pairs in rain100H_train12/ it gives 13.66 dB Y where their real rain gives 14.19.
+    # "heavy".  Its parameters were matched by eye and input PSNR to 12 rain100H/ *test* images (13.97 dB vs
+    # 13.5); on TRAINING pairs, over the clean images of the 11 heavy RainTrainH pairs in rain100H_train12/, it
+    # gives 13.66 dB Y where their real rain gives 14.19.
     "heavy_thin": RainParams(angle=(-20.0, 20.0), spread=(8.0, 20.0), layers=(2, 4), density=(0.0015, 0.0035),
                              length=(40.0, 90.0), width=(0.4, 0.7), brightness=(0.3, 0.5), blur=(0.2, 0.5)),
     # Rain100H's other look: dense, long, faint streaks in 2-5 directions up to 45 degrees apart (the crossing
     # "X" patterns), fainter per streak but denser than heavy_thin.  Calibrated on TRAINING pairs only: matched to
     # the histogram of the rain layer (rainy - clean) of the 11 heavy RainTrainH pairs in rain100H_train12/ (mean
     # 0.191, 63.7% of pixels above 0.08, 32.7% above 0.25, p90 0.455, p99 0.676); this preset over the same clean
-    # images gives 0.192, 63.0%, 33.2%, 0.458, 0.686.  (It was first matched to the rain100H/ test set's layer;
-    # recalibrated on 2026-12-01 so that no preset is tuned on a test set.)
+    # images gives 0.192, 63.0%, 33.2%, 0.458, 0.686.
     "heavy_cross": RainParams(angle=(-30.0, 30.0), spread=(10.0, 45.0), layers=(2, 5), density=(0.002, 0.004),
                               length=(50.0, 120.0), width=(0.3, 0.7), brightness=(0.22, 0.44), blur=(0.1, 0.5)),
     # Outdoor-Rain-like: streaks plus haze / veiling from the atmospheric light.
@@ -124,7 +122,7 @@ def _uniform(lo: float, hi: float, n: int, g: torch.Generator | None, device) ->
 
 def _line_kernels(angle: torch.Tensor, length: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
     """(N,) angles/lengths/widths -> (N, 1, k, k) line kernels with peak value 1 along the line."""
-    k = int(math.ceil(float(length.max()))) | 1
+    k = math.ceil(float(length.max())) | 1
     k = max(k, 3)
     r = (k - 1) / 2.0
     coords = torch.arange(k, dtype=torch.float32, device=angle.device) - r
@@ -143,7 +141,7 @@ def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     smax = float(sigma.max())
     if smax < 1e-3:
         return x
-    r = max(1, int(math.ceil(3 * smax)))
+    r = max(1, math.ceil(3 * smax))
     t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
     s = sigma.clamp_min(1e-3).view(-1, 1).to(x.dtype)
     g = torch.exp(-(t.view(1, -1) ** 2) / (2 * s ** 2))
@@ -161,7 +159,7 @@ def streak_layer(b: int, h: int, w: int, angle: torch.Tensor, density: torch.Ten
                  width: torch.Tensor, brightness: torch.Tensor, blur: torch.Tensor,
                  generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
     """One streak layer per image: (B, 1, H, W) in [0, 1].  Every argument but sizes is a (B,) tensor."""
-    k = max(3, int(math.ceil(float(length.max()))) | 1)
+    k = max(3, math.ceil(float(length.max())) | 1)
     pad = k // 2
     # Seeds over a margin, so streaks that start outside the image still enter it.
     hh, ww = h + 2 * pad, w + 2 * pad

@@ -13,7 +13,7 @@ Sources (see ``BANKS``):
 - ``bank``: the 12 RainTrainH pairs of ``rain100H_train12/`` (the *training* split of Rain100H): dense, thin,
   crossing streaks, plus one light-rain pair.  Where the rainy image is saturated (rain clipped at 1), or the clean
   one so bright that the rain is clipped there, ``rainy - clean`` is ``1 - clean``: not rain but a negative of the
-  source photo, which a network trained on it learns to remove from *every* photo (a first DRN run on such layers
+  source photo, which a network trained on it learns to remove from *every* photo (a DRN trained on such layers
   fell from 24.6 to 22.0 dB on the first 10 Rain100H images within 560 steps).  Clipped *regions* (over 60% of a
   9x9 window clipped; a single saturated streak core is still rain, at least ``1 - clean``) are marked invalid and
   zeroed, and crops are drawn where at least 98% of the pixels are valid (the best of 12 tries).
@@ -39,9 +39,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .folders import PairedFolder
 from .paths import data_root, refuse_test_set
 
-__all__ = ["BankParams", "BANKS", "RainBank", "get_bank", "bank_rain", "extract_layer"]
+__all__ = ["BANKS", "BankParams", "RainBank", "bank_rain", "extract_layer", "get_bank"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ BANKS: dict[str, BankParams] = {
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian blur of (N, 1, H, W) with reflect padding."""
-    r = max(1, int(math.ceil(3 * sigma)))
+    r = max(1, math.ceil(3 * sigma))
     t = torch.arange(-r, r + 1, dtype=x.dtype)
     g = torch.exp(-t ** 2 / (2 * sigma ** 2))
     g = (g / g.sum()).to(x.device)
@@ -113,9 +114,6 @@ class RainBank:
     TRIES = 12
 
     def __init__(self, params: BankParams, root: str | Path | None = None, max_pairs: int | None = None):
-        from .data import PairedFolder
-        from .io import read_image
-
         refuse_test_set(params.source, "rain banks take training pairs only")
         folder = Path(params.source) if Path(params.source).is_absolute() else Path(root or data_root()) / params.source
         ds = PairedFolder(folder, max_images=max_pairs)
@@ -213,7 +211,8 @@ def get_bank(name: str, root: str | Path | None = None) -> RainBank:
     return _CACHE[key]
 
 
-def bank_rain(clean: torch.Tensor, name: str, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def bank_rain(clean: torch.Tensor, name: str,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(rainy, layer)`` for a batch (B, 3, H, W) in [0, 1]: ``rainy = clamp(clean + layer, 0, 1)``."""
     b, _, h, w = clean.shape
     layer = get_bank(name).sample(b, h, w, generator, clean.device)

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 import torch
+from helpers import require_data
 from PIL import Image
 
 from derain_lib.data import PairedFolder, SyntheticRainBatches, UnpairedFolder, paired_patch_batches
-from helpers import require_data
 
 
 def _img(path, seed, size=(40, 30)):
@@ -31,7 +31,7 @@ def test_paired_layouts(tmp_path, layout):
         ra, ca = _img(r, i), _img(c, 10 + i)
     ds = PairedFolder(tmp_path)
     assert len(ds) == 2
-    rainy, clean, name = ds[1]
+    rainy, clean, _ = ds[1]
     np.testing.assert_array_equal(rainy, ra)
     np.testing.assert_array_equal(clean, ca)
 
@@ -87,3 +87,100 @@ def test_rectangular_patches(tmp_path):
     assert big["clean"].shape == (1, 3, 100, 150)
     with pytest.raises(ValueError, match="multiple of scale"):
         SyntheticRainBatches([tmp_path / "c"], patch=(41, 60), scale=2)
+
+
+# --- the package's import graph: no circles, and the rain synthesizer never reaches the batch layer ---------------
+
+def _module_graph(module_level_only: bool) -> dict[str, set[str]]:
+    """``{module: derain_lib modules it imports}`` from the source (``import``/``from`` statements, resolved)."""
+    import ast
+    from pathlib import Path
+
+    import derain_lib
+
+    pkg = Path(derain_lib.__file__).parent
+    names = {}
+    for f in pkg.rglob("*.py"):
+        parts = ("derain_lib",) + f.relative_to(pkg).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    graph: dict[str, set[str]] = {}
+    for mod, f in names.items():
+        tree = ast.parse(f.read_text())
+        base = mod.split(".") if f.name == "__init__.py" else mod.split(".")[:-1]
+        nodes = tree.body if module_level_only else list(ast.walk(tree))
+        stack, found = list(nodes), set()
+        while stack:  # module level: also inside top-level if/try blocks, never inside functions or classes
+            node = stack.pop()
+            if module_level_only and isinstance(node, (ast.If, ast.Try)):
+                stack += node.body + node.orelse + getattr(node, "finalbody", []) + [
+                    s for h in getattr(node, "handlers", []) for s in h.body]
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name in names}
+            elif isinstance(node, ast.ImportFrom):
+                target = ".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else [])) \
+                    if node.level else (node.module or "")
+                subs = {f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in names}
+                found |= subs
+                if target in names and (node.module or len(subs) < len(node.names)):
+                    found.add(target)
+        graph[mod] = found - {mod}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}   # 1 = on the current path, 2 = done
+
+    def visit(m, path):
+        state[m] = 1
+        for n in sorted(graph.get(m, ())):
+            if state.get(n) == 1:
+                return path[path.index(n):] + [m, n] if n in path else [m, n]
+            if n not in state and (c := visit(n, path + [m])):
+                return c
+        state[m] = 2
+        return None
+
+    for m in sorted(graph):
+        if m not in state and (c := visit(m, [])):
+            return c
+    return None
+
+
+def test_module_imports_are_acyclic():
+    graph = _module_graph(module_level_only=True)
+    assert {"derain_lib.data", "derain_lib.rain", "derain_lib.rain_bank", "derain_lib.folders"} <= set(graph)
+    assert "derain_lib.rain" in graph["derain_lib.data"]       # the graph really sees relative imports
+    assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph))}"
+    # the detector itself finds a planted circle
+    assert _cycle({**graph, "derain_lib.paths": {"derain_lib.data"}}) is not None
+
+
+def test_rain_synthesizer_never_imports_the_batch_layer():
+    """Not even lazily inside a function: rain -> rain_bank -> folders, never data."""
+    graph = _module_graph(module_level_only=False)
+    seen, todo = set(), ["derain_lib.rain"]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += graph.get(m, ())
+    assert "derain_lib.rain_bank" in seen and "derain_lib.folders" in seen
+    assert "derain_lib.data" not in seen
+
+
+def test_every_module_imports_first_in_a_fresh_interpreter():
+    """Each derain_lib module imported first (all derain_lib modules dropped before each), as a user would."""
+    import subprocess
+    import sys
+
+    mods = sorted(m for m in _module_graph(True) if m != "derain_lib.__main__")
+    code = ("import importlib, sys, traceback\nbad = []\n"
+            f"for m in {mods!r}:\n"
+            "    for k in [k for k in sys.modules if k == 'derain_lib' or k.startswith('derain_lib.')]:\n"
+            "        del sys.modules[k]\n"
+            "    try:\n        importlib.import_module(m)\n"
+            "    except Exception as e:\n        bad.append(f'{m}: {type(e).__name__}: {e}')\n"
+            "print('\\n'.join(bad))\nsys.exit(1 if bad else 0)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                       check=False)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -69,7 +69,7 @@ def test_presets_match_benchmark_difficulty(preset, lo, hi):
 def test_angle_range_override():
     g = torch.Generator().manual_seed(0)
     clean = torch.zeros(1, 3, 160, 160)
-    rainy, parts = rain_batch(clean, "heavy", g, angle_range=(60.0, 60.0))
+    _, parts = rain_batch(clean, "heavy", g, angle_range=(60.0, 60.0))
     est = _orientation_deg(parts["streaks"].sum(1)[0, 0].numpy())
     assert est == pytest.approx(60.0, abs=5.0)
 

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import require_data
 from PIL import Image
 
 from derain_lib import rain_bank
@@ -13,8 +14,6 @@ from derain_lib.data import PairedFolder, paired_patch_batches
 from derain_lib.io import ImageError
 from derain_lib.rain import rain_batch
 from derain_lib.rain_bank import BankParams, RainBank, _one_direction, extract_layer
-
-from helpers import require_data
 
 
 def _pair(seed: int, h: int = 48, w: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -55,7 +54,7 @@ def test_side_by_side_pairs_both_orders(tmp_path, order):
         Image.fromarray(np.concatenate(halves, 1)).save(tmp_path / f"{i:03d}.png")
     ds = PairedFolder(tmp_path)
     assert ds.side_by_side == order                       # detected: the brighter half is the rainy one
-    rainy, clean, name = ds[1]
+    rainy, clean, _ = ds[1]
     exp_clean, _, exp_rainy = _pair(1)
     np.testing.assert_array_equal(rainy, exp_rainy)
     np.testing.assert_array_equal(clean, exp_clean)
@@ -100,7 +99,7 @@ def test_bank_presets_through_rain_batch(tmp_path, monkeypatch):
     monkeypatch.setenv("DERAIN_DATA", str(tmp_path))
     monkeypatch.setattr(rain_bank, "_CACHE", {})
     clean = torch.rand(6, 3, 32, 32) * 0.5
-    rainy, parts = rain_batch(clean, "bank+light", torch.Generator().manual_seed(0))
+    rainy, _ = rain_batch(clean, "bank+light", torch.Generator().manual_seed(0))
     again, _ = rain_batch(clean, "bank+light", torch.Generator().manual_seed(0))
     torch.testing.assert_close(rainy, again)
     assert bool((rainy >= clean - 1e-6).all())          # both kinds of rain only add light here
@@ -162,7 +161,7 @@ def test_clipped_regions_are_not_rain(tmp_path):
 def test_saturated_rain_becomes_white(tmp_path):
     """``saturate=True`` (bank_heavy): where the rainy image is saturated, the layer is 1 (a composite saturates
     there too), elsewhere it is the exact rain; nothing is masked."""
-    clean, layer, rainy = _pair(4, h=64, w=96)
+    clean, _, rainy = _pair(4, h=64, w=96)
     rainy[10:30, 10:40] = 255                             # a saturated rain region
     got, _, valid = extract_layer(rainy, clean, saturate=True)
     assert bool(valid.all())
