@@ -28,7 +28,20 @@ _API = {
     "data_root": "derain_lib.paths",
 }
 
-__all__ = sorted(_API)
+__all__ = [
+    "add_rain",
+    "build_model",
+    "data_root",
+    "derain",
+    "list_models",
+    "list_weights",
+    "load_model",
+    "psnr",
+    "read_image",
+    "save_image",
+    "save_weights",
+    "ssim",
+]
 
 
 def __getattr__(name: str):

@@ -151,7 +151,8 @@ def save_image(image: np.ndarray | torch.Tensor, path: str | Path, quality: int 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> float32 (1, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+    t = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True))
+    return t.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -1,9 +1,7 @@
 """Every kind of input image becomes uint8 RGB, and every bad one a clear ImageError."""
-import io
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from derain_lib.io import ImageError, list_images, read_image, save_image, to_tensor, to_uint8

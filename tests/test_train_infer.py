@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import TinyNet
 
 from derain_lib.checkpoint import load_model, read_metadata, save_weights, weights_path
 from derain_lib.infer import derain, run_model
 from derain_lib.losses import l2, mean_cov_matching, neg_ssim, ssim_torch, stage_weighted
 from derain_lib.models.registry import build_model, list_models
 from derain_lib.train import Trainer
-from helpers import TinyNet
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -218,8 +218,8 @@ def test_checkpoint_roundtrip_strict(tmp_path):
     for a, b in zip(m.state_dict().values(), m2.state_dict().values()):
         torch.testing.assert_close(a, b)
     # a file with a missing tensor is rejected, not half-loaded
-    from safetensors.torch import load_file, save_file
     from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
     state = load_file(str(p))
     with safe_open(str(p), "pt") as f:
         md = f.metadata()
