@@ -215,3 +215,36 @@ def test_train_ctrl_c_writes_weights_and_sidecar(tmp_path):
     run = info["lineage"][-1]
     assert run["interrupted"] is True and 1 <= run["steps"] < 1000000
     assert w.exists() and (tmp_path / "c.pt").exists()
+
+
+# Verbs documented in docs/cli.md whose module is not in cli.COMMANDS (yet): their examples are not parsed.
+UNREGISTERED_DOCUMENTED = {"export"}
+
+
+def test_docs_cli_examples_parse_and_every_verb_is_documented():
+    """Every ``python -m derain_lib ...`` example of docs/cli.md parses with the real parser, and every
+    subcommand has its section there."""
+    import re
+    import shlex
+
+    from derain_lib.cli import build_parser
+
+    text = (REPO / "docs" / "cli.md").read_text()
+    parser = build_parser()
+    verbs = set(next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices)
+    sections = set(re.findall(r"^## (\S+)$", text, flags=re.MULTILINE))
+    assert verbs <= sections, f"subcommands without a section in docs/cli.md: {verbs - sections}"
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
+    examples = [ln.split("  #")[0].strip() for block in blocks
+                for ln in block.replace("\\\n", " ").splitlines() if ln.startswith("python -m derain_lib ")]
+    parsed = 0
+    for ex in examples:
+        argv = shlex.split(ex)[3:]
+        if "--help" in argv or argv[0] not in verbs and argv[0] in UNREGISTERED_DOCUMENTED:
+            continue
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"docs/cli.md example does not parse: {ex}")
+        parsed += 1
+    assert parsed >= 2 * len(verbs) - 1, f"only {parsed} examples parsed for {len(verbs)} subcommands"
