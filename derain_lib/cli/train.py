@@ -33,6 +33,7 @@ class Recipe:
 
 @dataclass
 class Data:
+    """The batch iterator, how many training images are behind it (for epochs), and its line in the record."""
     batches: object
     n_images: int
     description: str
