@@ -121,9 +121,9 @@ def test_trainer_bf16_and_channels_last_steps():
     float32 step as NCHW ones; a bad precision name is refused."""
     batch = next(_batches())
     losses = {}
-    for name, kw in {"nchw": dict(precision="fp32", channels_last=False),
-                     "cl": dict(precision="fp32", channels_last=True),
-                     "bf16": dict(precision="bf16")}.items():
+    for name, kw in {"nchw": {"precision": "fp32", "channels_last": False},
+                     "cl": {"precision": "fp32", "channels_last": True},
+                     "bf16": {"precision": "bf16"}}.items():
         torch.manual_seed(0)
         tr = Trainer(TinyNet(), _loss, lr=1e-3, seed=0, device="cpu", **kw)
         losses[name] = [tr.train_step(batch)[0] for _ in range(3)]
@@ -165,7 +165,7 @@ def test_torchrun_gloo_two_processes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                         "--rdzv-endpoint=127.0.0.1:0", "--rdzv-backend=c10d",
-                        str(script)], capture_output=True, text=True, timeout=180, env=env)
+                        str(script)], capture_output=True, text=True, timeout=180, env=env, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("ok") == 2
 
@@ -201,7 +201,7 @@ def test_large_image_memory_is_bounded(tmp_path):
         assert out.shape == img.shape
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
     """)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     peak_mib = int(r.stdout.strip().splitlines()[-1])
     assert peak_mib < 3 * 1024, f"peak RSS {peak_mib} MiB"
@@ -223,7 +223,7 @@ def test_checkpoint_roundtrip_strict(tmp_path):
     state = load_file(str(p))
     with safe_open(str(p), "pt") as f:
         md = f.metadata()
-    state.pop(sorted(state)[0])
+    state.pop(min(state))
     save_file(state, str(tmp_path / "broken.safetensors"), metadata=md)
     with pytest.raises(RuntimeError, match="Missing key"):
         load_model(tmp_path / "broken.safetensors", device="cpu")
@@ -250,5 +250,5 @@ def test_losses_against_references():
     assert float(neg_ssim(x, y)) == pytest.approx(-ref, abs=1e-10)
     s = stage_weighted([x, y], y, [0.5, 2.0])
     assert float(s) == pytest.approx(0.5 * float(((x - y) ** 2).mean()))
-    total, m, c = mean_cov_matching(x, x)
+    total, _, _ = mean_cov_matching(x, x)
     assert float(total) == 0.0
