@@ -43,11 +43,11 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from derain_lib.bench import cpu_timed, interleaved, loadavg, machine_info, write_rows_json  # noqa: E402
-from derain_lib.infer import derain  # noqa: E402
-from derain_lib.io import to_tensor, to_uint8  # noqa: E402
-from derain_lib.models.drn import DRN  # noqa: E402
-from derain_lib.models.drn_reference import from_drn  # noqa: E402
+from derain_lib.bench import cpu_timed, interleaved, loadavg, machine_info, write_rows_json
+from derain_lib.infer import derain
+from derain_lib.io import to_tensor, to_uint8
+from derain_lib.models.drn import DRN
+from derain_lib.models.drn_reference import from_drn
 
 REAL_IMAGE = "rain100H/rainy/001.png"  # 481x321, under the data root
 

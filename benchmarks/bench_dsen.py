@@ -15,13 +15,14 @@ with every convolution direct in oneDNN (channels-last maps, fused bias + LeakyR
 two summed convolutions, the zero link half of stage 1 skipped).  ``after`` is ``model(x)`` in eval mode, what
 users get now: the same, but the residual layers and links as tiled FFT convolutions
 (``derain_lib.layers.fftconv``, chosen by ``fftconv.use_fft``: tile transforms as real DFT GEMMs, per-frequency
-channel-mixing GEMMs, S-DSEN layer-input spectra reused by the next stage's links).  ``derain()`` is the users' path (uint8 in and
-out) on the same image (``--skip-derain`` leaves it out).
+channel-mixing GEMMs, S-DSEN layer-input spectra reused by the next stage's links).  ``derain()`` is the users'
+path (uint8 in and out) on the same image (``--skip-derain`` leaves it out).
 
 The image is Rain100H ``rainy/001.png`` (481x321) from the data root, synthetic when absent.  Outputs are
-checked (max |after - before| and max |direct - before| <= 1e-4) before timing; timings are interleaved (``derain_lib.bench.interleaved``),
-median wall and process CPU time are reported with the load average.  GFLOP counts the convolutions'
-multiply-adds x 2 with ``torch.utils.flop_counter`` on the reference path (exactly proportional to the pixels).
+checked (max |after - before| and max |direct - before| <= 1e-4) before timing; timings are interleaved
+(``derain_lib.bench.interleaved``), median wall and process CPU time are reported with the load average.  GFLOP
+counts the convolutions' multiply-adds x 2 with ``torch.utils.flop_counter`` on the reference path (exactly
+proportional to the pixels).
 """
 from __future__ import annotations
 
@@ -36,10 +37,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from derain_lib.bench import cpu_timed, interleaved, loadavg, machine_info, write_rows_json  # noqa: E402
-from derain_lib.infer import derain  # noqa: E402
-from derain_lib.io import to_tensor  # noqa: E402
-from derain_lib.models.dsen import SDSEN  # noqa: E402
+from derain_lib.bench import cpu_timed, interleaved, loadavg, machine_info, write_rows_json
+from derain_lib.infer import derain
+from derain_lib.io import to_tensor
+from derain_lib.models.dsen import SDSEN
 
 REAL_IMAGE = "rain100H/rainy/001.png"
 

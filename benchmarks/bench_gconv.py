@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from derain_lib.layers.gconv import P4ConvP4  # noqa: E402
+from derain_lib.layers.gconv import P4ConvP4
 
 
 def bench(size: int = 128, batch: int = 1, channels: int = 10, kernel: int = 5, repeats: int = 30,

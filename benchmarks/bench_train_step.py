@@ -31,9 +31,9 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from derain_lib.bench import interleaved, loadavg, machine_info, write_rows_json  # noqa: E402
-from derain_lib.models.registry import build_model  # noqa: E402
-from derain_lib.train import Trainer  # noqa: E402
+from derain_lib.bench import interleaved, loadavg, machine_info, write_rows_json
+from derain_lib.models.registry import build_model
+from derain_lib.train import Trainer
 
 # the campaign's settings per family (README, "Training campaign"): config, batch, crop, preset
 FAMILIES = {
@@ -97,8 +97,8 @@ def main(argv=None) -> int:
                     trainers = {v: Trainer(copy.deepcopy(base), lr=1e-4, device="cpu", seed=args.seed,
                                            precision=VARIANTS[v][0], channels_last=VARIANTS[v][1])
                                 for v in args.variants}
-                    t = interleaved({v: (lambda tr=tr: tr.train_step(data[0])) for v, tr in trainers.items()},
-                                    repeats=args.repeats, warmup=1)
+                    steps = {v: (lambda tr=tr, data=data: tr.train_step(data[0])) for v, tr in trainers.items()}
+                    t = interleaved(steps, repeats=args.repeats, warmup=1)
                     losses = {}
                     for v in args.variants:  # the same steps from the same weights, per variant
                         tr = Trainer(copy.deepcopy(base), lr=1e-4, device="cpu", seed=args.seed,

@@ -1,10 +1,12 @@
 """Timing helpers for the benchmarks (never used in tests: speed is measured here, not asserted)."""
 from __future__ import annotations
 
+import contextlib
+import itertools
 import platform
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -125,8 +127,8 @@ def latency(models: dict, sizes: dict[str, tuple[int, int]] | None = None, repea
     """Median wall-clock seconds of ``derain(photo, model)`` (the users' path: uint8 in, uint8 out) per size.
 
     ``models`` maps names to models or to zero-argument loaders (loaded one at a time); ``on_row`` gets the
-    partial result (``"complete": False``) after each model, so that a long run can be saved as it goes. Each model gets one
-    untimed warm-up run at the first size; then each size is timed ``repeats`` times, fewer when the expected
+    partial result (``"complete": False``) after each model, so that a long run can be saved as it goes.  Each model
+    gets one untimed warm-up run at the first size; then each size is timed ``repeats`` times, fewer when the expected
     time of one run (the warm-up, or the previous size scaled by pixels) exceeds ``budget_s / repeats`` (at least
     one run; the count is stored). Returns the ``latency.json`` dict; the load average before and after is kept
     because other work on the machine slows every figure down.
@@ -161,18 +163,17 @@ def latency(models: dict, sizes: dict[str, tuple[int, int]] | None = None, repea
         params = int(sum(p.numel() for p in model.parameters()))
         row = {"weights": name, "arch": getattr(model, "arch", type(model).__name__),
                "scale": int(getattr(model, "scale", 1)), "params": params, "seconds": {}, "runs": {}}
-        try:
-            from .models.registry import config_dict
-            import json
+        import json
+
+        from .models.registry import config_dict
+        with contextlib.suppress(AttributeError, TypeError):  # not from the registry (tests): no config to match
             row["config"] = json.loads(json.dumps(config_dict(model)))
-        except Exception:  # a model that is not from the registry (tests): no config to match on
-            pass
         est = None
         for i, (label, img) in enumerate(photos.items()):
             if i == 0:
-                est = time_fn(lambda: derain(img, model), repeats=1, warmup=0)[0]  # warm-up
+                est = time_fn(lambda img=img, model=model: derain(img, model), repeats=1, warmup=0)[0]  # warm-up
             n = max(1, min(repeats, int(budget_s // max(est, 1e-9))))
-            ts = time_fn(lambda: derain(img, model), repeats=n, warmup=0)
+            ts = time_fn(lambda img=img, model=model: derain(img, model), repeats=n, warmup=0)
             row["seconds"][label] = round(statistics.median(ts), 4)
             row["runs"][label] = n
             if log:
@@ -195,7 +196,8 @@ def code_state() -> dict:
     from .paths import REPO_DIR
 
     def git(*a):
-        return subprocess.run(["git", *a], cwd=REPO_DIR, capture_output=True, text=True, timeout=20).stdout.strip()
+        return subprocess.run(["git", *a], check=False, cwd=REPO_DIR, capture_output=True, text=True,
+                              timeout=20).stdout.strip()
     try:
         return {"commit": git("rev-parse", "--short", "HEAD"),
                 "modified": git("diff", "--name-only", "HEAD", "--", "derain_lib/models", "derain_lib/layers",
@@ -279,7 +281,7 @@ def expected_seconds(result: dict | None, row: dict | None, pixels: int) -> floa
         return pts[0][1] * pixels / pts[0][0]
     if pixels >= pts[-1][0]:
         return pts[-1][1] * pixels / pts[-1][0]
-    for (p0, t0), (p1, t1) in zip(pts, pts[1:]):
+    for (p0, t0), (p1, t1) in itertools.pairwise(pts):
         if p0 <= pixels <= p1:
             return t0 + (t1 - t0) * (pixels - p0) / (p1 - p0)
     return None  # pragma: no cover

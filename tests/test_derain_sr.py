@@ -7,19 +7,27 @@ import numpy as np
 import pytest
 import torch
 
+from derain_lib import mser, perceptual
 from derain_lib.layers.dense import DenseBlock, dense_block_param_count
 from derain_lib.layers.rcab import RCAB, rcab_param_count
 from derain_lib.models.derain_sr import (
-    PAPER_SCHEDULE, VARIANTS, AttentionFusion, DerainSR, OperationLayer, SmallUNet, StreakNet, TransmissionNet,
-    invert_heavy_rain, synthesize_heavy_rain, training_loss,
+    PAPER_SCHEDULE,
+    VARIANTS,
+    AttentionFusion,
+    OperationLayer,
+    SmallUNet,
+    StreakNet,
+    TransmissionNet,
+    invert_heavy_rain,
+    synthesize_heavy_rain,
+    training_loss,
 )
 from derain_lib.models.registry import build_model
-from derain_lib import mser, perceptual
 from derain_lib.paths import data_root
 
 torch.set_num_threads(1)
-SMALL = dict(features=8, n_rcab=1, rcab_reduction=4, stage1_features=8, dense_growth=4, dense_layers=2,
-             unet_features=4)
+SMALL = {"features": 8, "n_rcab": 1, "rcab_reduction": 4, "stage1_features": 8, "dense_growth": 4, "dense_layers": 2,
+             "unet_features": 4}
 
 
 def nparams(m):

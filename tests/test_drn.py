@@ -68,7 +68,7 @@ def test_fast_inference_path_equals_training_path():
     x = torch.rand(1, 3, 29, 41, generator=torch.Generator().manual_seed(2))
     ref = m._forward_reference(x)               # autograd-capable path, NCHW, torch.cat per stage
     with torch.no_grad():
-        out, fast = m(x, return_stages=True)    # eval + no_grad -> _forward_fast
+        _out, fast = m(x, return_stages=True)    # eval + no_grad -> _forward_fast
     assert len(fast) == len(ref) == 4
     for a, b in zip(fast, ref):
         assert a.is_contiguous() and b.abs().max() < 5  # image-scale values, so 1e-4 is a meaningful bound
@@ -204,7 +204,7 @@ def test_authors_reference_equals_both_of_our_paths(concat):
     ref = from_drn(model, concat=concat)
     x = torch.rand(2, 3, 19, 26, generator=torch.Generator().manual_seed(9))
     with torch.no_grad():
-        want, want_stages = ref(x)
+        _want, want_stages = ref(x)
         _, fast = model(x, return_stages=True)
         aten = model._forward_fast_aten(x, keep_stages=True)
         again = model(x)

@@ -57,7 +57,7 @@ def test_sdsen_one_stage_is_dsen():
     assert n_params(build_model("sdsen", stages=1)) == 50958
 
 
-EQUIVARIANT = [dict(), dict(aggregation="max"), dict(aggregation="avg"), dict(se=False)]
+EQUIVARIANT = [{}, {"aggregation": "max"}, {"aggregation": "avg"}, {"se": False}]
 
 
 @pytest.mark.parametrize("cfg", EQUIVARIANT, ids=lambda c: str(c) or "default")
@@ -86,15 +86,15 @@ def test_sdsen_is_rotation_equivariant(link):
     _perturb(m)
     x = torch.rand(1, 3, 11, 14, dtype=torch.float64)
     with torch.no_grad():
-        out, stages = m(x, return_stages=True)
-        out_r, stages_r = m(rot(x), return_stages=True)
+        _out, stages = m(x, return_stages=True)
+        _out_r, stages_r = m(rot(x), return_stages=True)
     assert len(stages) == 3
     for s, s_r in zip(stages, stages_r):
         # values grow over the stages with random weights, so the float64 round-off is relative
         torch.testing.assert_close(s_r, rot(s), rtol=1e-11, atol=1e-11)
 
 
-@pytest.mark.parametrize("cfg", [dict(backbone="cnn"), dict(aggregation="conv_free")], ids=["cnn", "conv_free"])
+@pytest.mark.parametrize("cfg", [{"backbone": "cnn"}, {"aggregation": "conv_free"}], ids=["cnn", "conv_free"])
 def test_non_equivariant_variants_are_detected(cfg):
     """The same check fails for the CNN counterpart and for the unconstrained aggregation conv."""
     torch.manual_seed(0)
@@ -115,10 +115,10 @@ def _perturb(m):
 
 
 @pytest.mark.parametrize("name,cfg", [
-    ("dsen", {}), ("dsen", dict(backbone="cnn")), ("dsen", dict(aggregation="max")),
-    ("dsen", dict(aggregation="avg")), ("dsen", dict(se=False)), ("dsen", dict(aggregation="conv_free")),
-    ("sdsen", dict(stages=2)), ("sdsen", dict(stages=2, link="add")), ("sdsen", dict(stages=2, link="none")),
-    ("sdsen", dict(stages=2, backbone="cnn")), ("sdsen", dict(stages=2, backbone="cnn", link="none")),
+    ("dsen", {}), ("dsen", {"backbone": "cnn"}), ("dsen", {"aggregation": "max"}),
+    ("dsen", {"aggregation": "avg"}), ("dsen", {"se": False}), ("dsen", {"aggregation": "conv_free"}),
+    ("sdsen", {"stages": 2}), ("sdsen", {"stages": 2, "link": "add"}), ("sdsen", {"stages": 2, "link": "none"}),
+    ("sdsen", {"stages": 2, "backbone": "cnn"}), ("sdsen", {"stages": 2, "backbone": "cnn", "link": "none"}),
 ])
 def test_every_variant_trains(name, cfg):
     """A few Adam steps on one fixed batch lower the paper's loss (all variants build and train)."""
@@ -220,9 +220,9 @@ def test_symmetry_aggregation_maps_p4_features_to_rotating_planes(hw):
 
 
 @pytest.mark.parametrize("name,cfg", [
-    ("dsen", {}), ("dsen", dict(backbone="cnn")), ("dsen", dict(aggregation="conv_free")), ("dsen", dict(se=False)),
-    ("sdsen", dict(stages=3)), ("sdsen", dict(stages=3, link="add")), ("sdsen", dict(stages=2, link="none")),
-    ("sdsen", dict(stages=2, backbone="cnn")),
+    ("dsen", {}), ("dsen", {"backbone": "cnn"}), ("dsen", {"aggregation": "conv_free"}), ("dsen", {"se": False}),
+    ("sdsen", {"stages": 3}), ("sdsen", {"stages": 3, "link": "add"}), ("sdsen", {"stages": 2, "link": "none"}),
+    ("sdsen", {"stages": 2, "backbone": "cnn"}),
 ])
 def test_fast_eval_path_equals_reference_path(name, cfg):
     """Eval + no_grad takes _Body.forward_fast (channels-last, fused oneDNN ops, split concatenation); it computes

@@ -43,7 +43,7 @@ def naive_p4convz2(x, weight, bias):
 
 def naive_p4convp4(x, weight, bias):
     """Eq. 3: out[b, o, r] = sum_{c, s} x[b, c, s] (*) rot^r(w[o, c, (s - r) mod 4]) + bias[o]."""
-    B, C, S, H, W = x.shape
+    B, C, _S, H, W = x.shape
     O = weight.shape[0]
     out = np.zeros((B, O, 4, H, W))
     for b in range(B):
@@ -135,7 +135,7 @@ def test_orientation_pooling_invariance(mode, hw):
     z2, p4 = _layer(P4ConvZ2, 3, 4, 5), _layer(P4ConvP4, 4, 4, 3, seed=3)
     pool = OrientationPool(mode)
     x = torch.randn(2, 3, *hw, dtype=torch.float64)
-    f = lambda t: pool(p4(torch.relu(z2(t))))  # noqa: E731
+    f = lambda t: pool(p4(torch.relu(z2(t))))
     y = f(x)
     assert y.shape == (2, 4, *hw)
     for turns in (1, 2, 3):

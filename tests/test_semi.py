@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from derain_lib.models import build_model
-from derain_lib.models.semi import MSNet, MultiScaleUnit, feature_vectors, training_loss, PAPER_SCHEDULE
+from derain_lib.models.semi import PAPER_SCHEDULE, MultiScaleUnit, feature_vectors, training_loss
 
 torch.set_num_threads(1)
 
@@ -20,7 +20,7 @@ needs_loss = pytest.mark.skipif(mean_cov_matching is None, reason="derain_lib.lo
 
 
 def small(**kw):
-    cfg = dict(channels=8, match_blocks=1, units=2)
+    cfg = {"channels": 8, "match_blocks": 1, "units": 2}
     cfg.update(kw)
     return build_model("msnet", **cfg)
 
@@ -148,7 +148,7 @@ def test_matching_loss_zero_for_identical_and_order_invariant():
     g = torch.Generator().manual_seed(3)
     a = torch.randn(40, 6, generator=g)
     b = torch.randn(40, 6, generator=g) + 0.5
-    total, m, c = mean_cov_matching(a, a.clone())
+    total, m, _c = mean_cov_matching(a, a.clone())
     assert float(total) == pytest.approx(0.0, abs=1e-6) and float(m) == pytest.approx(0.0, abs=1e-6)
     t0 = mean_cov_matching(a, b)[0]
     t1 = mean_cov_matching(a[torch.randperm(40, generator=g)], b[torch.randperm(40, generator=g)])[0]
@@ -193,7 +193,7 @@ def test_training_loss_with_and_without_real():
     assert m.head.weight.grad.abs().sum() > 0
     m.zero_grad()
     m.config.match_weight = 0.0
-    loss3, logs3 = training_loss(m, batch)
+    _loss3, logs3 = training_loss(m, batch)
     assert set(logs3) == {"sup"}
 
 
@@ -227,7 +227,7 @@ def test_rain_residual_sees_oriented_streaks_not_isotropic_texture():
     for _ in range(60):                                # thin (2 px) bright streaks falling down-right at 15 deg
         x0, y0 = rng.integers(0, 200), rng.integers(0, 130)
         for t in range(25):
-            x = int(round(x0 + t * np.tan(np.deg2rad(15))))
+            x = round(x0 + t * np.tan(np.deg2rad(15)))
             rainy[y0 + t, x:x + 2] += 90
     rainy = rainy.clip(0, 255).astype(np.uint8)
     r0, r1 = rain_residual(img), rain_residual(rainy)

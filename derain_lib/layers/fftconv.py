@@ -36,8 +36,17 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["TilePlan", "use_fft", "spectrum_matrix", "spectrum", "dft_matrices", "fft_conv2d", "conv2d_padded", "TILE",
-           "MAX_CHUNK_TILES"]
+__all__ = [
+    "MAX_CHUNK_TILES",
+    "TILE",
+    "TilePlan",
+    "conv2d_padded",
+    "dft_matrices",
+    "fft_conv2d",
+    "spectrum",
+    "spectrum_matrix",
+    "use_fft",
+]
 
 TILE = 32      # FFT tile side (valid outputs per tile: TILE - k + 1 = 28 for 5x5 filters)
 MAX_CHUNK_TILES = 384  # tiles per chunk at most (see chunk_rows): scratch <= 384 x 544 x 2 C_out floats
@@ -282,8 +291,9 @@ def conv2d_padded(inputs: list[torch.Tensor], spectra: list[torch.Tensor], plan:
     inputs: padded buffers (B, Hp, Wp, C_i) of ``plan``, or their :func:`spectrum` (B, ny, nx, F, 2 C_i);
     spectra: :func:`spectrum_matrix` of each ``W_i`` (C_out, C_i, k, k) for ``plan.tile``;
     ``negative_slope``: LeakyReLU slope (None: no activation); residual: a padded buffer (B, Hp, Wp, C_out)
-    added after the activation; rows: tile rows per chunk (default :func:`chunk_rows`); out: a padded buffer (B, Hp, Wp, C_out) with a zero border to write into
-    (not one of the inputs; default: a new one).  Returns the output padded buffer.
+    added after the activation; rows: tile rows per chunk (default :func:`chunk_rows`); out: a padded buffer
+    (B, Hp, Wp, C_out) with a zero border to write into (not one of the inputs; default: a new one).  Returns the
+    output padded buffer.
 
     The bias is added to the DC coefficient of every tile (a constant per channel).  With
     ``torch.get_num_threads() > 1`` the chunks (``rows`` tile rows of one image each) are spread over that

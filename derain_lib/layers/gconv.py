@@ -39,10 +39,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
-__all__ = ["P4ConvZ2", "P4ConvP4", "OrientationPool", "rotate_p4", "rotate_filter_bank_z2", "rotate_filter_bank_p4"]
+__all__ = ["OrientationPool", "P4ConvP4", "P4ConvZ2", "rotate_filter_bank_p4", "rotate_filter_bank_z2", "rotate_p4"]
 
 N_ROT = 4  # |rotations of p4|
 

@@ -9,7 +9,7 @@ Global pooling is rotation-invariant, so SE keeps the rotation equivariance of t
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 __all__ = ["SqueezeExcitation"]
 

@@ -1,4 +1,4 @@
 """One readable file per paper; :mod:`derain_lib.models.registry` maps names to builders."""
-from .registry import build_model, list_models, model_class, training_loss, paper_schedule, config_dict
+from .registry import build_model, config_dict, list_models, model_class, paper_schedule, training_loss
 
-__all__ = ["build_model", "list_models", "model_class", "training_loss", "paper_schedule", "config_dict"]
+__all__ = ["build_model", "config_dict", "list_models", "model_class", "paper_schedule", "training_loss"]

@@ -46,8 +46,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from ..layers.dense import DenseBlock
 from ..layers.rcab import RCAB
@@ -110,7 +110,8 @@ class StreakNet(nn.Module):
         super().__init__()
         self.n_layers = n_layers
         self.stem = _conv(3, features)
-        self.dense = nn.Sequential(DenseBlock(features, growth, dense_layers), DenseBlock(features, growth, dense_layers))
+        self.dense = nn.Sequential(DenseBlock(features, growth, dense_layers),
+                                   DenseBlock(features, growth, dense_layers))
         self.conv1 = _conv(features, features)
         self.conv2 = _conv(features, features)
         self.conv3 = _conv(features, 3 * n_layers)
@@ -236,7 +237,7 @@ class DerainSR(nn.Module):
         lambda_j2: float = 1.0         # l2 (ours)
         lambda_vgg: float = 0.01       # l3 (ours)
 
-    def __init__(self, cfg: "DerainSR.Config | None" = None):
+    def __init__(self, cfg: DerainSR.Config | None = None):
         super().__init__()
         cfg = cfg or self.Config()
         if cfg.variant not in VARIANTS:

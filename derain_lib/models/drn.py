@@ -37,8 +37,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 
 @dataclass
@@ -135,7 +135,7 @@ class DRN(nn.Module):
         if y.dtype != torch.float32 or not _MKLDNN_FUSED:
             return self._forward_fast_aten(y, keep_stages)
         cl = torch.channels_last
-        c, f = self.config.in_channels, self.config.features
+        c = self.config.in_channels
         w0, b0 = self.conv0[0].weight, self.conv0[0].bias
         w_x = w0[:, c:].contiguous(memory_format=cl)
         w_c = (w0[:, :c] + w0[:, c:]).contiguous(memory_format=cl)       # W_y + W_x (x^0 = y)
@@ -146,7 +146,7 @@ class DRN(nn.Module):
         const = F.conv2d(y, w_c, b0, padding=1)                            # C: (B, f, H, W)
         h = torch.empty_like(const, memory_format=cl)                      # the three working buffers
         a, o = torch.empty_like(h), torch.empty_like(h)
-        outs = []
+        outs, r = [], None                                                 # r: f_out of the previous stage
         for t in range(self.config.stages):
             if t == 0:
                 torch.clamp_min(const, 0, out=h)                           # f_in(concat(y, y))

@@ -24,10 +24,10 @@ API (used by ``benchmarks/bench_drn.py``, notebook 02 and the tests)::
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
-__all__ = ["AuthorsDRN", "from_drn", "AUTHORS_KEYS"]
+__all__ = ["AUTHORS_KEYS", "AuthorsDRN", "from_drn"]
 
 # The 12 tensors of a state dict saved from the authors' DRN (channel=3, 16 features), in their order.
 AUTHORS_KEYS = tuple(
@@ -52,7 +52,7 @@ class AuthorsDRN(nn.Module):
         self.res_conv2 = nn.Sequential(nn.Conv2d(f, f, 3, 1, 1), nn.ReLU(), nn.Conv2d(f, f, 3, 1, 1), nn.ReLU())
         self.conv = nn.Sequential(nn.Conv2d(f, channel, 3, 1, 1))
 
-    def forward(self, input: torch.Tensor):  # noqa: A002 - the authors' argument name
+    def forward(self, input: torch.Tensor):
         x = input
         x_list = []
         for _ in range(self.iteration):                       # outer recursion over stages (Eq. 1)

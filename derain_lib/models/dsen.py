@@ -49,8 +49,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from ..layers import fftconv
 from ..layers.gconv import N_ROT, OrientationPool, P4ConvP4, P4ConvZ2, _P4ConvBase
@@ -58,7 +58,7 @@ from ..layers.se import SqueezeExcitation
 
 _MKLDNN_FUSED = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise_")
 
-__all__ = ["DSEN", "SDSEN", "SymmetryAggregation", "training_loss", "PAPER_SCHEDULE", "init_sdsen_from_dsen"]
+__all__ = ["DSEN", "PAPER_SCHEDULE", "SDSEN", "SymmetryAggregation", "init_sdsen_from_dsen", "training_loss"]
 
 
 class SymmetryAggregation(_P4ConvBase):
@@ -94,7 +94,7 @@ class _FreeAggregation(nn.Module):
 _MAX_KEPT_SPECTRA_BYTES = 256 * 2 ** 20  # per spectrum (4 are alive at a time): images up to about 0.9 MP
 
 
-def _keep_spectra(plan: "fftconv.TilePlan", b: int, c: int) -> bool:
+def _keep_spectra(plan: fftconv.TilePlan, b: int, c: int) -> bool:
     """Whether S-DSEN keeps whole-image layer-input spectra for the next stage (fixed memory rule: each at most
     256 MiB, i.e. about 0.9 megapixels with 40 maps; larger images transform every input per chunk)."""
     return b * plan.ny * plan.nx * (plan.tile // 2 + 1) * plan.tile * 2 * c * 4 <= _MAX_KEPT_SPECTRA_BYTES
@@ -106,7 +106,7 @@ def _version(t: torch.Tensor) -> int:
     return -1 if t.is_inference() else t._version
 
 
-def _attached_spectrum(t: torch.Tensor, plan: "fftconv.TilePlan"):
+def _attached_spectrum(t: torch.Tensor, plan: fftconv.TilePlan):
     """The spectrum :meth:`_Body._forward_fft_layers` attached to feature ``t``, if still valid for ``plan``."""
     got = t.__dict__.get("_fft_spectrum") if hasattr(t, "__dict__") else None
     if got is None or got[0] != plan or got[1] != _version(t):
@@ -145,7 +145,7 @@ class _Body(nn.Module):
     then added to the layer's input).
     """
 
-    def __init__(self, cfg: "DSEN.Config", link: str = "none"):
+    def __init__(self, cfg: DSEN.Config, link: str = "none"):
         super().__init__()
         if cfg.backbone not in ("p4", "cnn"):
             raise ValueError(f"backbone must be 'p4' or 'cnn', got {cfg.backbone!r}")
@@ -217,7 +217,7 @@ class _Body(nn.Module):
         links = [plain(m) for m in self.links] if self.links is not None else None
         return plain(self.head), layers, links, plain(self.aggregate)
 
-    def _fft_plan(self, x: torch.Tensor) -> "fftconv.TilePlan | None":
+    def _fft_plan(self, x: torch.Tensor) -> fftconv.TilePlan | None:
         """The tiling for the FFT path, or None where :func:`fftconv.use_fft` says direct convolution: decided
         once per forward on the smallest FFT candidate (a link, ``C -> C`` maps with ``C`` = 4 x regular
         channels for p4), so every layer and link takes the same route; the head (3 input channels) and the
@@ -227,7 +227,7 @@ class _Body(nn.Module):
         h, w = x.shape[-2:]
         return fftconv.TilePlan(h, w, k) if fftconv.use_fft(c, c, k, h, w) else None
 
-    def _fft_spectra(self, plan: "fftconv.TilePlan", layers, links):
+    def _fft_spectra(self, plan: fftconv.TilePlan, layers, links):
         """Filter spectra of the layers (split into the ``h`` and link halves for ``link="concat"``) and links,
         computed once and cached on the module until a parameter changes (keyed on data pointers and versions,
         so ``load_state_dict`` / optimiser steps invalidate it)."""
@@ -254,8 +254,9 @@ class _Body(nn.Module):
         stage's link ``i`` convolves again, so its tile spectrum (:func:`fftconv.spectrum`) is computed once
         and attached to the returned feature (``_fft_spectrum``, with the tensor version it was taken at);
         the next stage uses it when it gets that very tensor back unchanged (under ``torch.inference_mode``,
-        which keeps no version counters: that very tensor), else transforms ``prev[i]`` anew.  Spectra a link has consumed, and the link output buffer, are recycled from call to call
-        (:meth:`_fft_workspace`): no large allocations, no page faults."""
+        which keeps no version counters: that very tensor), else transforms ``prev[i]`` anew.  Spectra a link has
+        consumed, and the link output buffer, are recycled from call to call (:meth:`_fft_workspace`): no large
+        allocations, no page faults."""
         lay, lnk = self._fft_spectra(plan, layers, links)
         conv = fftconv.conv2d_padded
         keep = self.link == "concat" and _keep_spectra(plan, h.shape[0], h.shape[1])
@@ -289,7 +290,7 @@ class _Body(nn.Module):
             self.__dict__["_fft_ws"] = ws
         return feats
 
-    def _fft_workspace(self, plan, b, c, dtype) -> "_FFTWorkspace":
+    def _fft_workspace(self, plan, b, c, dtype) -> _FFTWorkspace:
         """This module's recycled FFT buffers for this image size (taken out while a forward uses them, so a
         concurrent forward builds its own)."""
         ws = self.__dict__.pop("_fft_ws", None)
@@ -392,7 +393,7 @@ class DSEN(nn.Module):
     scale = 1
     tile_multiple = 1  # fully convolutional, no down-sampling: any H, W works as is
 
-    def __init__(self, cfg: "DSEN.Config | None" = None):
+    def __init__(self, cfg: DSEN.Config | None = None):
         super().__init__()
         self.config = cfg = cfg or DSEN.Config()
         self.body = _Body(cfg, link="none")
@@ -430,7 +431,7 @@ class SDSEN(nn.Module):
     scale = 1
     tile_multiple = 1
 
-    def __init__(self, cfg: "SDSEN.Config | None" = None):
+    def __init__(self, cfg: SDSEN.Config | None = None):
         super().__init__()
         self.config = cfg = cfg or SDSEN.Config()
         if cfg.stages < 1:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # name -> (module, class). Keep alphabetical within each paper.
 _MODELS: dict[str, tuple[str, str]] = {

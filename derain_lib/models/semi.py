@@ -58,11 +58,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
-__all__ = ["MSNet", "HELD_OUT_REAL", "CascadeBlock", "MultiScaleUnit", "feature_vectors", "feature_gap",
-           "training_loss", "PAPER_SCHEDULE"]
+__all__ = [
+    "HELD_OUT_REAL",
+    "PAPER_SCHEDULE",
+    "CascadeBlock",
+    "MSNet",
+    "MultiScaleUnit",
+    "feature_gap",
+    "feature_vectors",
+    "training_loss",
+]
 
 
 class CascadeBlock(nn.Module):
@@ -146,7 +154,7 @@ class MSNet(nn.Module):
         upsample: str = "bilinear"  # how Z_i is brought back to full size (our reading)
         match_weight: float = 1.0   # Sec. 4.1: weight of L_match in the training loss
 
-    def __init__(self, cfg: "MSNet.Config | None" = None):
+    def __init__(self, cfg: MSNet.Config | None = None):
         super().__init__()
         cfg = cfg or MSNet.Config()
         for name in ("channels", "match_blocks", "match_convs", "units", "scales", "unit_convs"):
