@@ -161,6 +161,9 @@ class OnnxRuntimeRunner(Runner):
         so.intra_op_num_threads = int(threads or torch.get_num_threads())
         so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No busy-waiting between calls: spinning workers would take the cores from PyTorch (or another session)
+        # running next in the same process, e.g. the demo switching backends or tiles of one image.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = Path(path) if path is not None else _exported(model)
         self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
         self.names = [i.name for i in self.session.get_inputs()]
@@ -186,21 +189,21 @@ class OpenVINORunner(Runner):
         self.lock = threading.Lock()
 
     def _request(self, shapes):
-        with self.lock:
-            req = self.compiled.pop(shapes, None)
-            if req is None:
-                m = self.core.read_model(str(self.path))
-                m.reshape({i: list(s) for i, s in enumerate(shapes)})
-                req = self.core.compile_model(m, "CPU", self.config).create_infer_request()
-            self.compiled[shapes] = req
-            while len(self.compiled) > _MAX_OV_SHAPES:
-                self.compiled.popitem(last=False)
-            return req
+        req = self.compiled.pop(shapes, None)
+        if req is None:
+            m = self.core.read_model(str(self.path))
+            m.reshape({i: list(s) for i, s in enumerate(shapes)})
+            req = self.core.compile_model(m, "CPU", self.config).create_infer_request()
+        self.compiled[shapes] = req
+        while len(self.compiled) > _MAX_OV_SHAPES:
+            self.compiled.popitem(last=False)
+        return req
 
     def _run(self, feed):
-        req = self._request(tuple(a.shape for a in feed))
-        res = req.infer({i: a for i, a in enumerate(feed)})
-        return np.array(res[req.model_outputs[0]], copy=True)
+        with self.lock:  # an infer request serves one call at a time (the demo may run two at once)
+            req = self._request(tuple(a.shape for a in feed))
+            res = req.infer(dict(enumerate(feed)))
+            return np.array(res[req.model_outputs[0]], copy=True)
 
 
 _RUNNERS = {"torch": TorchRunner, "onnxruntime": OnnxRuntimeRunner, "openvino": OpenVINORunner}

@@ -165,17 +165,19 @@ def export_module(model: nn.Module) -> nn.Module:
     from .models.dsen import DSEN, SDSEN
     from .models.semi import MSNet
 
-    model = copy.deepcopy(model).eval().cpu().float()  # the caller's model stays where and as it is
-    if isinstance(model, DRN):
-        g = _DRNGraph(model)
-    elif isinstance(model, (DSEN, SDSEN)):
-        g = _DSENGraph(model)
-    elif isinstance(model, MSNet):
-        g = _MSNetGraph(model)
-    elif isinstance(model, DerainSR):
-        g = _DerainSRGraph(model)
-    else:
-        raise TypeError(f"no ONNX export for {type(model).__name__}; known: DRN, DSEN, SDSEN, MSNet, DerainSR")
+    # A copy made under torch.inference_mode would hold inference tensors, which have no version counters.
+    with torch.inference_mode(False), torch.no_grad():
+        model = copy.deepcopy(model).eval().cpu().float()  # the caller's model stays where and as it is
+        if isinstance(model, DRN):
+            g = _DRNGraph(model)
+        elif isinstance(model, (DSEN, SDSEN)):
+            g = _DSENGraph(model)
+        elif isinstance(model, MSNet):
+            g = _MSNetGraph(model)
+        elif isinstance(model, DerainSR):
+            g = _DerainSRGraph(model)
+        else:
+            raise TypeError(f"no ONNX export for {type(model).__name__}; known: DRN, DSEN, SDSEN, MSNet, DerainSR")
     return g.eval()
 
 
