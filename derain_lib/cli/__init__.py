@@ -1,5 +1,6 @@
-"""Command line: ``python -m derain_lib {list,derain,eval,synth,bench,train,convert-drn,promote,scoreboard} ...``
-(``--help`` on each; every subcommand with examples in ``docs/cli.md``).
+"""Command line: ``python -m derain_lib VERB ...``, the verbs list, derain, eval, synth, bench, train,
+convert-drn, promote, scoreboard, export and campaign (``--help`` on each; every subcommand with examples
+in ``docs/cli.md``).
 
 Each module in ``COMMANDS`` exposes ``register(subparsers)``, which adds its subcommand(s) with
 ``set_defaults(func=f)``, ``f(args) -> int`` the exit code.  Errors in the input (missing files, non-images,
@@ -10,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, infer, scoreboard, train, weights
+from . import bench, campaign, export, infer, scoreboard, train, weights
 
-COMMANDS = [infer, bench, train, weights, scoreboard]
+COMMANDS = [infer, bench, train, weights, scoreboard, export, campaign]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, KeyError, TypeError, OSError, RuntimeError) as e:
+    except (FileNotFoundError, ValueError, KeyError, TypeError, OSError, RuntimeError, ImportError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..backends import add_backend_argument
 from .common import add_model_options, expand_inputs, load_model_from_args, positive_int
 
 
@@ -23,9 +24,13 @@ def cmd_list(args) -> int:
 
 def cmd_derain(args) -> int:
     """Every input in turn; a bad file is reported and skipped, and the exit code says whether any failed."""
+    from ..backends import require_backend
     from ..infer import derain
     from ..io import ImageError, save_image
 
+    require_backend(args.backend)          # a missing package fails before any model or file is read
+    if args.backend != "torch":
+        args.device = "cpu"                # ONNX Runtime and OpenVINO run the exported graph on the CPU
     model = load_model_from_args(args)
     files = expand_inputs(args.inputs)
     if not files:
@@ -35,7 +40,7 @@ def cmd_derain(args) -> int:
     for f in files:
         try:
             t0 = time.perf_counter()
-            out = derain(f, model, tile=args.tile)
+            out = derain(f, model, tile=args.tile, backend=args.backend, threads=args.threads)
             dst = save_image(out, out_dir / (f.stem + "." + args.format))
             print(f"{f} -> {dst} ({out.shape[1]}x{out.shape[0]}, {time.perf_counter() - t0:.2f} s)")
         except (ImageError, ValueError, OSError) as e:
@@ -97,6 +102,8 @@ def register(sub) -> None:
     sp.add_argument("--output", "-o", default="derained", help="output folder (default: derained/)")
     sp.add_argument("--tile", type=int, default=None, help="tile size (default: auto above 1 MP; 0 = never)")
     sp.add_argument("--format", default="png", choices=["png", "jpg", "tif", "bmp", "webp"])
+    add_backend_argument(sp)
+    sp.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: torch's setting)")
     add_model_options(sp)
     sp.set_defaults(func=cmd_derain)
 
