@@ -174,3 +174,24 @@ def test_cli_needs_out_or_collect():
     args = _parser().parse_args(["campaign", "--device", "cpu"])
     with pytest.raises(ValueError, match="--out"):
         args.func(args)
+
+
+def test_campaign_is_a_verb_of_the_command_line(capsys):
+    """``python -m derain_lib campaign`` (what docs and campaign/README.md give) reaches the same command."""
+    from derain_lib.cli import main
+
+    assert main(["campaign", "--device", "cpu"]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_estimate_counts_flops_and_bounds_the_gpu_rate():
+    """The GPU estimate is bounded by both the FLOP rate and the per-op launch cost it assumes."""
+    from derain_lib.campaign import estimate
+
+    row = estimate.measure(RECIPES["msnet-sup"], steps=1)
+    assert row["gflop_per_step"] > 1 and row["ops_per_step"] > 100 and row["cpu_s_per_step"] > 0
+    launch_bound = 1 / (row["ops_per_step"] * estimate.LAUNCH_US * 1e-6)
+    for gpu, tflops in estimate.GPU_BF16_TFLOPS.items():
+        lo, hi = sorted(row[f"{gpu}_steps_per_s_estimate"])
+        assert 0 < lo <= hi <= launch_bound * (1 + 1e-9)
+        assert lo <= tflops * 1e12 * max(estimate.UTILISATION) / (row["gflop_per_step"] * 1e9) * (1 + 1e-9)

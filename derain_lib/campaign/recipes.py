@@ -3,7 +3,7 @@
 Each recipe continues a shipped weight (``derain_lib/weights/NAME``) on the rain its lineage was last trained on,
 at the paper's batch and crop instead of the CPU-sized ones, so that a lent GPU spends its minutes on the
 settings the papers report.  ``share`` is the recipe's fraction of the campaign's budget: ``drn-heavy`` gets the
-most, since it is the weight furthest below its paper (Rain100H 24.77 against 27.00 dB).
+most, since it is the weight furthest below its paper's in-domain figure (docs/training.md).
 """
 from __future__ import annotations
 

@@ -1,0 +1,109 @@
+"""Steps per second of each campaign recipe: measured here, and estimated for a GPU from FLOPs and op counts.
+
+    python -m derain_lib.campaign.estimate [--steps 2] [--json out.json]
+
+For each recipe, at the paper's batch and crop: the FLOPs of one training step (forward and backward, counted
+by ``torch.utils.flop_counter.FlopCounterMode``; FFT convolutions are not counted by it, so S-DSEN/DSEN are
+undercounted where they use them), the number of ATen operations per step (on CUDA in eager mode each is at
+least one kernel launch), and the measured CPU step time (float32; random tensors, so no data loading).  The
+GPU figures are an **estimate**, not a measurement: the step time is taken as the larger of the FLOPs at an
+assumed fraction of the chip's bf16 dense rate and the op count times an assumed per-op launch cost.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+
+from .recipes import RECIPES, Recipe, sizes
+
+# bf16 dense matrix rate measured on the lent machines (the device tool's KINDS.md: an 8192^3 bf16 product ran
+# at about 798 TFLOP/s on the H100 and 788 on the H200); the kinds the campaign is written for.
+GPU_BF16_TFLOPS = {"H100": 798.0, "H200": 788.0}
+# Assumptions of the estimate: these are small convolutions (16-32 channels), far from a matrix product's rate.
+UTILISATION = (0.02, 0.10)        # a pessimistic and an optimistic fraction of that rate
+LAUNCH_US = 6.0                   # eager PyTorch per-op cost on CUDA (dispatch + launch), microseconds
+
+
+class _OpCount(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.n += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _batch(r: Recipe, model, batch: int, crop) -> dict[str, torch.Tensor]:
+    s = int(getattr(model, "scale", 1))
+    h, w = (crop, crop) if isinstance(crop, int) else crop
+    g = torch.Generator().manual_seed(0)
+    clean = torch.rand(batch, 3, h, w, generator=g)
+    b = {"clean": clean, "rainy": (clean + 0.3 * torch.rand(batch, 3, h, w, generator=g)).clamp(0, 1)}
+    if s > 1:
+        b["rainy"] = torch.nn.functional.avg_pool2d(b["rainy"], s)
+        b["clean_lr"] = torch.nn.functional.avg_pool2d(clean, s)
+    if r.real:
+        b["real"] = torch.rand(batch, 3, h // s, w // s, generator=g)
+    return b
+
+
+def measure(r: Recipe, steps: int = 2) -> dict:
+    from ..checkpoint import load_model
+    from ..train import Trainer
+
+    model = load_model(r.name, device="cpu")
+    batch, crop = sizes(r, scale=int(getattr(model, "scale", 1)))
+    trainer = Trainer(model, lr=r.lr, device="cpu", grad_clip=r.grad_clip, precision="fp32")
+    b = _batch(r, model, batch, crop)
+    trainer.train_step(b)                                   # warm-up (allocations, oneDNN kernels)
+    flops, ops = FlopCounterMode(display=False), _OpCount()
+    with flops, ops:
+        trainer.train_step(b)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        trainer.train_step(b)
+        times.append(time.perf_counter() - t0)
+    cpu_s = sorted(times)[len(times) // 2]
+    row = {"name": r.name, "batch": batch, "crop": crop, "gflop_per_step": flops.get_total_flops() / 1e9,
+           "ops_per_step": ops.n, "cpu_s_per_step": cpu_s, "cpu_steps_per_s": 1 / cpu_s,
+           "cpu_threads": torch.get_num_threads()}
+    for gpu, tflops in GPU_BF16_TFLOPS.items():
+        launch = ops.n * LAUNCH_US * 1e-6
+        lo, hi = (max(flops.get_total_flops() / (tflops * 1e12 * u), launch) for u in UTILISATION)
+        row[f"{gpu}_steps_per_s_estimate"] = (1 / lo, 1 / hi)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="campaign step rates: measured on this CPU, estimated for a GPU")
+    p.add_argument("--steps", type=int, default=2, help="timed steps per recipe (after one warm-up)")
+    p.add_argument("--only", nargs="*", help="recipe names (default: all)")
+    p.add_argument("--json", help="write the rows here")
+    a = p.parse_args(argv)
+    rows = []
+    print("| recipe | batch, crop | GFLOP/step | ATen ops/step | CPU s/step | H100 steps/s (est.) | H200 (est.) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in RECIPES.values():
+        if a.only and r.name not in a.only:
+            continue
+        x = measure(r, a.steps)
+        rows.append(x)
+        h1, h2 = x["H100_steps_per_s_estimate"], x["H200_steps_per_s_estimate"]
+        print(f"| {r.name} | {x['batch']}, {x['crop']} | {x['gflop_per_step']:.1f} | {x['ops_per_step']} | "
+              f"{x['cpu_s_per_step']:.2f} | {min(h1):.1f}-{max(h1):.1f} | {min(h2):.1f}-{max(h2):.1f} |", flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"utilisation": UTILISATION, "launch_us": LAUNCH_US, "bf16_tflops": GPU_BF16_TFLOPS,
+                       "rows": rows}, f, indent=1, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
