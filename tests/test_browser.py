@@ -239,7 +239,7 @@ def test_model_picker_in_the_browser(app_url, browser_page, shot_dir):
         expect(table).not_to_contain_text(exp, timeout=20_000)
 
     # an example photo: real rainy photos from the data root when present
-    (photo, _, title), kind = app.derain_examples[0], app.examples_kind
+    (_photo, _, title), kind = app.derain_examples[0], app.examples_kind
     with page.expect_response(lambda r: "/run/predict" in r.url, timeout=30_000):  # Gradio loads the example
         page.get_by_role("button", name=title).first.click()
     expect(page.locator("#rain-in img").first).to_be_visible(timeout=20_000)

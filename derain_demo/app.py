@@ -1,0 +1,288 @@
+"""The demo's event handlers (``DerainApp``): read, fit, derain, measure, synthesize, super-resolve."""
+from __future__ import annotations
+
+import atexit
+import html
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from derain_lib import infer, rain
+from derain_lib import io as dio
+
+from .config import (
+    METRIC_NOTE,
+    OVERLAP,
+    STAGES_MAX_PIXELS,
+    TILE,
+    TILE_ABOVE,
+)
+from .helpers import (
+    Results,
+    _digest,
+    _metric_row,
+    _resize,
+    _safe_name,
+    _user_error,
+)
+from .model_bank import ModelBank
+
+
+class DerainApp:
+    """Event handlers; one instance per ``build_demo`` call."""
+
+    def __init__(self, bank: ModelBank, max_pixels: int, work_pixels: int):
+        self.bank = bank
+        self.max_pixels = int(max_pixels)
+        self.work_pixels = int(work_pixels)
+        self.results = Results()
+        self.tmp_root = Path(tempfile.mkdtemp(prefix="derain_demo_"))  # PNG downloads; removed at exit
+        atexit.register(shutil.rmtree, self.tmp_root, True)
+
+    # -- reading and sizing ------------------------------------------------------------------------------------
+    def read(self, src, what: str = "image") -> np.ndarray:
+        if src is None or (isinstance(src, str) and not src):
+            raise _user_error(f"Please upload {what} first (or pick an example).")
+        try:
+            return dio.read_image(src, max_pixels=self.max_pixels)
+        except dio.ImageError as err:  # name the user's file, not Gradio's temporary copy of it
+            msg = str(err).replace(str(src), Path(str(src)).name)
+            if "over the limit" in msg:
+                msg += " (this demo's per-image limit; start it with --max-size to change it)"
+            raise dio.ImageError(msg) from None
+
+    def work_size(self, w: int, h: int, full_res: bool) -> tuple[int, int]:
+        """(W, H) that a ``w`` x ``h`` photo is processed at: downscaled to the working size unless ``full_res``."""
+        if full_res or h * w <= self.work_pixels:
+            return w, h
+        s = math.sqrt(self.work_pixels / (h * w))
+        return max(8, int(w * s)), max(8, int(h * s))
+
+    def processed_pixels(self, w: int, h: int) -> int:
+        """Pixels the models see for a ``w`` x ``h`` working image: tiles overlap, so tiling costs a little more."""
+        if h * w <= TILE_ABOVE:
+            return w * h
+        ny = len(infer._starts(h, TILE, TILE - OVERLAP))
+        nx = len(infer._starts(w, TILE, TILE - OVERLAP))
+        return ny * min(TILE, h) * nx * min(TILE, w)
+
+    def photo_work_size(self, payload, full_res: bool) -> tuple[int, int] | None:
+        """(W, H) at which the chosen photo (a raw upload payload or a path) will be processed; None if unknown."""
+        path = payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", payload)
+        if not path:
+            return None
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+        except Exception:  # noqa: BLE001  not an image: the Derain button says so
+            return None
+        return self.work_size(w, h, full_res)
+
+    def fit(self, img: np.ndarray, full_res: bool) -> tuple[np.ndarray, str]:
+        """Downscale to the working size unless ``full_res``; return the image and a note for the page."""
+        h, w = img.shape[:2]
+        size = self.work_size(w, h, full_res)
+        if size == (w, h):
+            return img, ""
+        note = (f"The photo is {w}x{h} ({h * w / 1e6:.1f} MP); it was downscaled to {size[0]}x{size[1]} for speed. "
+                "Tick *Full resolution (tiled)* to process every pixel.")
+        return _resize(img, size), note
+
+    # -- running one model ---------------------------------------------------------------------------------------
+    def run(self, name: str, img: np.ndarray, stages: bool = False):
+        """(output uint8, seconds, [(stage image, caption)], how). Tiled when large; cached."""
+        h, w = img.shape[:2]
+        tile = TILE if h * w > TILE_ABOVE else 0
+        digest = _digest(img)
+        hit = self.results.get((digest, name))
+        cached = hit is not None
+        if hit is None:
+            model = self.bank.get(name)
+            t0 = time.perf_counter()
+            out = infer.derain(img, model, tile=tile, overlap=OVERLAP, max_pixels=self.max_pixels)
+            secs = time.perf_counter() - t0
+            hit = (out, secs, f"{TILE} px tiles, {OVERLAP} px overlap" if tile else "whole image")
+            self.results.put((digest, name), hit)
+        out, secs, how = hit
+        if cached:
+            how += " (cached: time of the first run)"
+        stage_list: list = []
+        if stages and h * w <= STAGES_MAX_PIXELS:  # one extra untiled pass, for display only
+            st = self.results.get((digest, name, "stages"))
+            if st is None:
+                try:
+                    st = infer.stage_outputs(img, self.bank.get(name))
+                except (ValueError, TypeError):  # single-stage model, or intermediates that are not images
+                    st = []
+                self.results.put((digest, name, "stages"), st)
+            stage_list = [(im, f"stage {i + 1}") for i, im in enumerate(st)]
+        return out, secs, stage_list, how
+
+    def save_png(self, img: np.ndarray, stem: str) -> str:
+        self._cleanup()
+        d = Path(tempfile.mkdtemp(dir=self.tmp_root))
+        path = d / f"{stem}.png"
+        dio.save_image(img, path)
+        return str(path)
+
+    def _cleanup(self, age_s: float = 3600):
+        now = time.time()
+        for d in self.tmp_root.iterdir():
+            if now - d.stat().st_mtime > age_s:
+                shutil.rmtree(d, ignore_errors=True)
+
+    def _selected(self, names, allowed: list[str]) -> list[str]:
+        names = [names] if isinstance(names, str) else list(names or [])
+        bad = [n for n in names if n not in allowed]
+        if bad:
+            raise _user_error(f"Unknown model(s) {bad}. Available: {', '.join(allowed) or 'none'}.")
+        return names
+
+    # -- Derain tab ---------------------------------------------------------------------------------------------
+    def derain(self, src, names, full_res: bool, show_stages: bool):
+        names = self._selected(names, self.bank.derain_names)
+        if not self.bank.derain_names:
+            raise _user_error("No trained deraining weights are shipped yet, so there is nothing to run here. "
+                              "The Synthesize tab still adds rain and measures it.")
+        if not names:
+            raise _user_error("Choose at least one model.")
+        img = self.read(src, "a rainy photo")
+        work, note = self.fit(img, full_res)
+        stem = _safe_name(Path(src).stem if isinstance(src, str) else "image")
+        rows, sliders, gallery, files = [], {}, [], []
+        for name in names:
+            out, secs, stages, how = self.run(name, work, show_stages)
+            sliders[name] = (work, out, secs)
+            files.append(self.save_png(out, f"{stem}_{_safe_name(name)}"))
+            gallery += [(im, f"{name}: {lab}") for im, lab in stages]
+            rows.append(f"| `{name}` | {secs:.2f} s | {out.shape[1]}x{out.shape[0]} | {how} |")
+        h, w = work.shape[:2]
+        md = [f"**Input** {img.shape[1]}x{img.shape[0]}" + (f", processed at {w}x{h}" if note else "")
+              + f" on `{self.bank.device}`."]
+        if note:
+            md.append(f"> {note}")
+        md += ["", "| model | run time | output | how |", "|---|---|---|---|", *rows]
+        if show_stages and not gallery:
+            md.append("\n*No stage outputs: the chosen models are single-stage, or the image is larger than "
+                      f"{STAGES_MAX_PIXELS / 1e6:.2f} MP (stages need one untiled pass).*")
+        # plain values (not component updates) so that API clients get (before, after) pairs; the sliders'
+        # visibility follows the model choice through a separate, private event.
+        pairs = [(sliders[n][0], sliders[n][1]) if n in sliders else None for n in self.bank.derain_names]
+        return ["\n".join(md), *pairs, gallery or None, files]
+
+    # -- Measure tab --------------------------------------------------------------------------------------------
+    def measure(self, src, ref_src, names, full_res: bool):
+        names = self._selected(names, self.bank.derain_names)
+        img = self.read(src, "the rainy photo (in the Derain tab)")
+        ref = self.read(ref_src, "the clean reference")
+        if ref.shape != img.shape:
+            raise _user_error(f"The reference is {ref.shape[1]}x{ref.shape[0]} but the rainy photo is "
+                              f"{img.shape[1]}x{img.shape[0]}: they must be the same picture at the same size.")
+        work, note = self.fit(img, full_res)
+        if work.shape != img.shape:
+            ref = _resize(ref, (work.shape[1], work.shape[0]))
+        rows = [_metric_row("input (rainy)", work, ref)]
+        for name in names:
+            out, _, _, _ = self.run(name, work)
+            rows.append(_metric_row(name, out, ref))
+        md = METRIC_NOTE
+        if note:
+            md += f"\n\n> {note} The reference was downscaled the same way."
+        if not names:
+            md += "\n\n*No model chosen (or none shipped): only the input is measured.*"
+        return rows, md
+
+    # -- Synthesize tab -----------------------------------------------------------------------------------------
+    def add_rain(self, src, angle, density, length, layers, haze, seed):
+        """Rain over a clean photo; ``density`` is in drops per 1000 pixels (``rain.add_rain`` takes a fraction)."""
+        clean = self.read(src, "a clean photo")
+        clean, note = self.fit(clean, False)
+        rainy = rain.add_rain(clean, angle=float(angle), density=float(density) / 1000.0, length=float(length),
+                              layers=int(layers), haze=float(haze), seed=int(seed or 0))
+        return rainy, clean, note
+
+    def preview_rain(self, src, angle, density, length, layers, haze, seed):
+        """Only the rainy image (to tune the sliders quickly)."""
+        return self.add_rain(src, angle, density, length, layers, haze, seed)[0]
+
+    def synthesize(self, src, angle, density, length, layers, haze, seed, names):
+        names = self._selected(names, self.bank.derain_names)
+        rainy, clean, note = self.add_rain(src, angle, density, length, layers, haze, seed)
+        rows = [_metric_row("rainy input", rainy, clean)]
+        outs = {}
+        for name in names:
+            out, secs, _, _ = self.run(name, rainy)
+            outs[name] = (rainy, out)
+            rows.append(_metric_row(name, out, clean) + [f"{secs:.2f}"])
+        rows[0].append("")
+        updates = [outs.get(n) for n in self.bank.derain_names]
+        md = METRIC_NOTE + (f"\n\n> {note}" if note else "")
+        if not self.bank.derain_names:
+            md += "\n\n*No trained weights are shipped yet: only the rainy input is measured.*"
+        elif not names:
+            md += "\n\n*No model chosen: only the rainy input is measured.*"
+        return [rainy, rows, md, *updates]
+
+    # -- Heavy rain + SR tab ------------------------------------------------------------------------------------
+    def make_lr(self, src, scale):
+        """A low-resolution heavy-rain test image from a clean photo, and the clean photo as HR reference."""
+        s = int(str(scale).lstrip("x"))
+        clean = self.read(src, "a clean photo")
+        clean, _ = self.fit(clean, False)
+        h, w = (clean.shape[0] // s) * s, (clean.shape[1] // s) * s
+        clean = clean[:h, :w]
+        lr = _resize(clean, (w // s, h // s), method="bicubic")
+        rainy = rain.add_rain(lr, angle=15.0, density=0.002, length=max(8.0, 40.0 / s), layers=3,
+                              brightness=0.5, haze=0.25, seed=0)
+        return self.save_png(rainy, f"lr_rainy_x{s}"), self.save_png(clean, "hr_clean")
+
+    def derain_sr(self, src, name, ref_src):
+        if not self.bank.sr_names:
+            raise _user_error("No joint derain + super-resolution weights (derain_sr-*) are shipped yet. Train them "
+                              "with `python -m derain_lib train derain_sr ...`; this tab works as soon as the file "
+                              "is in derain_lib/weights/.")
+        if not name:
+            raise _user_error("Choose a derain + SR model.")
+        self._selected(name, self.bank.sr_names)
+        img = self.read(src, "a low-resolution rainy photo")
+        s = self.bank.scale(name)
+        h, w = img.shape[:2]
+        if h * w * s * s > self.max_pixels:
+            raise _user_error(f"x{s} of {w}x{h} would be {w * s}x{h * s}, above this demo's limit of "
+                              f"{self.max_pixels / 1e6:.1f} MP. Use a smaller photo.")
+        out, secs, _, _ = self.run(name, img)
+        bicubic = _resize(img, (out.shape[1], out.shape[0]), method="bicubic")
+        md = [f"**{name}**: {w}x{h} -> {out.shape[1]}x{out.shape[0]} (x{s}) in {secs:.2f} s on `{self.bank.device}`."]
+        table = None
+        if ref_src:
+            ref = self.read(ref_src, "the high-resolution reference")
+            if ref.shape != out.shape:
+                md.append(f"\n> The reference is {ref.shape[1]}x{ref.shape[0]}, the output {out.shape[1]}x"
+                          f"{out.shape[0]}: not measured.")
+            else:
+                table = [_metric_row(f"bicubic x{s} of the rainy input", bicubic, ref), _metric_row(name, out, ref)]
+                md.append("\n" + METRIC_NOTE)
+        files = [self.save_png(out, f"{_safe_name(Path(src).stem)}_{_safe_name(name)}")]
+        return (bicubic, out), "\n".join(md), table, files
+
+
+# ----------------------------------------------------------------------------------------------------------------
+def _no_weights_message(bank: ModelBank) -> str:
+    lines = []
+    shipped = [n for n in bank.derain_names if n in bank.weights]
+    if not shipped:
+        lines.append("**No trained deraining weights are shipped in `derain_lib/weights/` yet.** The Derain and "
+                     "Measure tabs need them; the **Synthesize** tab still adds rain and measures the rainy image. "
+                     "Train one with `python -m derain_lib train MODEL ...` (see the notebooks).")
+        others = [n for n in bank.derain_names if n not in bank.weights]
+        if others:
+            lines.append("Offered instead (not trained on rain, for trying the page only): "
+                         + ", ".join(f"`{n}`" for n in others) + ".")
+    for name, err in bank.broken.items():
+        lines.append(f"Weight file `{name}` could not be read and is hidden: {html.escape(err)}")
+    return "\n\n".join(lines)
