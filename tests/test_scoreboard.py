@@ -12,6 +12,7 @@ from derain_lib.checkpoint import save_weights
 from derain_lib.io import read_image, save_image
 from derain_lib.metrics import psnr
 from derain_lib.models.registry import build_model
+from derain_lib.scoreboard import protocol
 
 
 def _pairs(root, name, n, hw, rng):
@@ -31,7 +32,7 @@ def tiny(tmp_path, monkeypatch):
     for i, hw in enumerate(((40, 40), (30, 36))):
         save_image((rng.random((*hw, 3)) * 255).astype(np.uint8), data / "real_rainy" / "rainy" / f"p{i}.png")
     monkeypatch.setenv("DERAIN_DATA", str(data))
-    monkeypatch.setattr(sb, "NR_MAX_PIXELS", 1200)  # the 40x40 photo is downscaled, the other one is not
+    monkeypatch.setattr(protocol, "NR_MAX_PIXELS", 1200)  # the 40x40 photo is downscaled, the other one is not
     wdir = tmp_path / "weights"
     torch.manual_seed(0)
     save_weights(build_model("drn", stages=1, recursions=1), wdir / "drn-tiny.safetensors")
@@ -66,24 +67,36 @@ def test_structure_and_input_row(tiny):
     assert set(board["recommended"]) >= {"real_photos", "heavy", "light"}
     assert board["recommended"]["heavy"] == "drn-tiny"  # the experiment weight is never recommended
 
+    assert row_photo_sizes(tiny, "drn-tiny") == {"p0.png": [34, 34], "p1.png": [30, 36]}  # area-downscaled to 1200
+
     readme = tiny["tmp"] / "README.md"
-    readme.write_text("# T\n\nbefore\n<!-- scoreboard:begin -->\nold table\n<!-- scoreboard:end -->\nafter\n")
+    before = "# T\n\nbefore\n<!-- notebooks:begin -->\nkept\n<!-- notebooks:end -->\n"
+    readme.write_text(before + "<!-- pick:begin -->\nold pick\n<!-- pick:end -->\nmiddle\n"
+                      "<!-- results:begin -->\n<!-- results:end -->\nafter\n")
     paths = sb.write(board, tiny["tmp"] / "o" / "scoreboard.json", tiny["tmp"] / "o" / "scoreboard.md",
                      tiny["tmp"] / "o" / "q.png", readme_path=readme)
-    # the README's section is replaced by the generated table, the rest of the file kept
+    # only the two blocks are replaced by the generated ones, every other line of the file kept
     text = readme.read_text()
-    assert paths[3] == readme and "old table" not in text and text.startswith("# T\n\nbefore\n")
-    assert text.endswith("<!-- scoreboard:end -->\nafter\n")
-    assert text.split("<!-- scoreboard:begin -->\n")[1].split("\n<!-- scoreboard:end -->")[0] == \
-        paths[1].read_text().strip()
-    assert not sb.embed_readme("x", tiny["tmp"] / "missing.md")
+    assert paths[3] == readme and "old pick" not in text and text.startswith(before)
+    assert "<!-- pick:end -->\nmiddle\n<!-- results:begin -->\n" in text
+    assert text.endswith("<!-- results:end -->\nafter\n")
+    assert sb.block(text, "pick") == sb.pick_block(board) and sb.block(text, "results") == sb.results_block(board)
+    assert "`drn-tiny`" in sb.block(text, "pick") and "`drn-exp`" not in sb.block(text, "pick")
+    assert not sb.update_readme(board, tiny["tmp"] / "missing.md")
     js = json.loads(paths[0].read_text())
     assert {"generated", "machine", "rows", "input", "papers", "recommended"} <= set(js)
     assert '"per_image"' not in json.dumps(js)  # per-image rows stay in the cache
     md = paths[1].read_text()
-    assert md.splitlines()[0].startswith("Scoreboard of the shipped weights, generated")
+    assert md.splitlines()[0] == sb.GENERATED and md == sb.to_markdown(board)
     assert "| *rainy input* |" in md and "`drn-tiny`" in md and "DRN paper, RainTrainH-trained" in md
     assert paths[2].stat().st_size > 10_000
+
+
+def row_photo_sizes(t, weights):
+    """The output size of each real photo in the cache of ``weights``."""
+    d = json.loads((t["cache"] / f"{weights}.json").read_text())
+    (rows,) = [v for k, v in d["sets"].items() if k.startswith(f"{sb.NR_SET}|")]
+    return {k: v["hw"] for k, v in rows.items()}
 
 
 def test_cache_reuse_and_recompute_on_change(tiny):
@@ -112,24 +125,6 @@ def test_subset_is_labelled_and_compared_with_its_own_input(tiny):
 def test_slow_weight_gets_a_subset_by_measured_speed(tiny):
     board = _build(tiny, max_seconds=1e-6, weights=["drn-tiny"])
     assert board["rows"][0]["sets"]["rain100H"]["subset"] == "every20"
-
-
-def _row(name, l_gain, h_gain, nr, experiment=False):
-    return {"weights": name, "experiment": experiment, "scale": 1, "nr_real": nr, "nr_per_image": {"p0": nr},
-            "sets": {"rain100L": {"psnr_y": 27 + l_gain, "input_psnr_y": 27.0, "n": 100, "subset": "all"},
-                     "rain100H": {"psnr_y": 14 + h_gain, "input_psnr_y": 14.0, "n": 100, "subset": "all"}}}
-
-
-def test_recommended_rule_and_check():
-    rows = [_row("light-best", 3.0, 5.0, 4.0), _row("heavy-best", 0.5, 9.0, 3.0),
-            _row("low-nr-but-hurts", -1.0, 8.0, 1.0), _row("exp", 9.0, 12.0, 0.5, experiment=True)]
-    rec = sb.recommend(rows)
-    assert rec["real_photos"] == "heavy-best"  # lowest NR among those not below the input
-    # experiment weights never win; heavy/light by gain over the input
-    assert rec["heavy"] == "heavy-best" and rec["light"] == "light-best" and rec["fallback"] is False
-    flags = sb.check({"rows": rows})
-    assert len(flags) == 1 and flags[0].startswith("low-nr-but-hurts: rain100L")
-    assert sb.recommend([_row("a", -1, 1, 2.0), _row("b", -2, 1, 1.0)])["fallback"] is True
 
 
 def test_sr_weight_uses_the_lr_protocol(tiny):
@@ -168,15 +163,3 @@ def test_heldout_real_mean_uses_the_held_out_photos(tiny, monkeypatch):
     row = next(r for r in _build(tiny)["rows"] if r["weights"] == "drn-tiny")
     assert row["nr_real_heldout"] == pytest.approx(row["nr_per_image"]["p1.png"])
     assert row["nr_real_heldout"] != pytest.approx(row["nr_real"])
-
-
-def test_cpu_times_from_several_machines_are_labelled(tiny):
-    board = _build(tiny)
-    assert all(r["timing_machines"] for r in board["rows"])  # each timed row records its machine
-    assert sb.timing_machines_note(board) == ""              # one machine timed everything here
-    assert "more than one machine" not in sb.to_markdown(board)
-    board["rows"][0]["timing_machines"] = ["AMD EPYC, 2 logical cores"]
-    board["rows"][1]["timing_machines"] = ["Intel Xeon, 2 logical cores", "AMD EPYC, 2 logical cores"]
-    note = sb.timing_machines_note(board)
-    assert "AMD EPYC: `drn-exp`" in note and "AMD EPYC and Intel Xeon: `drn-tiny`" in note
-    assert note in sb.to_markdown(board)

@@ -34,10 +34,11 @@ def cmd_scoreboard(args) -> int:
 def register(sub) -> None:
     sp = sub.add_parser("scoreboard", help="every shipped weight on rain100L/H, outdoor_rain_sample and real photos")
     sp.add_argument("--weights", nargs="+", help="only these shipped weights (default: all)")
-    sp.add_argument("--write", action="store_true", help="write derain_lib/weights/scoreboard.json, "
-                                                         "assets/scoreboard/scoreboard.md and quality_vs_time.png")
+    sp.add_argument("--write", action="store_true",
+                    help="write derain_lib/weights/scoreboard.json, docs/scoreboard.md, the README's pick and "
+                         "results blocks and assets/scoreboard/quality_vs_time.png")
     sp.add_argument("--check", action="store_true", help="exit 1 if a non-experiment weight is below its input on "
-                                                         "rain100L or rain100H (Y-PSNR); print the issue targets")
+                                                         "rain100L or rain100H (Y-PSNR); print the project's targets")
     sp.add_argument("--max-seconds-per-weight", type=float, default=900.0,
                     help="CPU seconds of new work per weight that decide its subset (default 900; 0 = "
                          "the densest subset already cached)")
