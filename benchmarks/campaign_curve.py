@@ -38,9 +38,9 @@ def lineage_hours(side: dict | None) -> tuple[float | None, str]:
     runs = side.get("lineage") or [side]
     total, kinds = 0.0, set()
     for r in runs:
-        # A resumed run's record stands for the whole run, but before 2026-12-04 (no resumed_at_step) or when its
-        # checkpoint did not store CPU time (cpu_seconds_note), its cpu_seconds cover the last invocation only:
-        # count its wall clock, which does cover the whole run.
+        # A resumed run's record stands for the whole run, but when it lacks resumed_at_step or its checkpoint did
+        # not store CPU time (cpu_seconds_note), its cpu_seconds cover the last invocation only: count its wall
+        # clock, which does cover the whole run.
         partial = r.get("resumed_from") and ("resumed_at_step" not in r or r.get("cpu_seconds_note"))
         if partial and r.get("train_seconds") is not None:
             total += float(r["train_seconds"]); kinds.add("wall")
@@ -63,12 +63,14 @@ def rows() -> list[dict]:
             continue
         for r in board.get("rows", []):
             sets = r.get("sets", {})
-            key = (r["weights"], r.get("sha256"), tuple(sets.get(d, {}).get("subset", "") for d in ("rain100L", "rain100H")))
+            subsets = tuple(sets.get(d, {}).get("subset", "") for d in ("rain100L", "rain100H"))
+            key = (r["weights"], r.get("sha256"), subsets)
             if key in seen:          # same weight file, same subsets: not a new point
                 continue
             seen.add(key)
             hours, kind = lineage_hours(show(commit, f"derain_lib/weights/{r['weights']}.json"))
-            point = {"weights": r["weights"], "commit": commit, "date": date, "order": order, "cpu_hours": hours, "time_kind": kind}
+            point = {"weights": r["weights"], "commit": commit, "date": date, "order": order, "cpu_hours": hours,
+                     "time_kind": kind}
             for d in ("rain100L", "rain100H"):
                 s = sets.get(d)
                 point[d] = None if not s else {"psnr_y": round(s["psnr_y"], 2), "subset": s.get("subset"),
@@ -77,13 +79,19 @@ def rows() -> list[dict]:
     return sorted(out, key=lambda p: (p["weights"], p["order"]))
 
 
+def _cell(s: dict | None) -> str:
+    return "" if not s else f"{s['psnr_y']:.2f} ({s['subset']}, n={s['n']})"
+
+
 def to_markdown(points: list[dict]) -> str:
     lines = ["| weight | commit | date | lineage CPU h | Rain100L Y (subset) | Rain100H Y (subset) |",
              "|---|---|---|---:|---|---|"]
     for p in points:
-        h = "" if p["cpu_hours"] is None else f"{p['cpu_hours']:.2f}" + ("" if p["time_kind"] == "cpu" else f" ({p['time_kind']})")
-        cell = lambda s: "" if not s else f"{s['psnr_y']:.2f} ({s['subset']}, n={s['n']})"
-        lines.append(f"| `{p['weights']}` | {p['commit']} | {p['date']} | {h} | {cell(p['rain100L'])} | {cell(p['rain100H'])} |")
+        h = "" if p["cpu_hours"] is None else f"{p['cpu_hours']:.2f}"
+        if h and p["time_kind"] != "cpu":
+            h += f" ({p['time_kind']})"
+        lines.append(f"| `{p['weights']}` | {p['commit']} | {p['date']} | {h} | {_cell(p['rain100L'])} | "
+                     f"{_cell(p['rain100H'])} |")
     return "\n".join(lines)
 
 
