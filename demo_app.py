@@ -3,6 +3,7 @@
     python demo_app.py                      # http://127.0.0.1:7860, CPU unless a GPU is present
     python demo_app.py --port 8080 --max-size 8 --device cpu
     python demo_app.py --weights runs/my-drn.safetensors   # your own weights next to the shipped ones
+    python demo_app.py --backend onnxruntime               # the exported ONNX graphs through ONNX Runtime
 
 Tabs
     Derain      upload a rainy photo (or pick an example), choose one or several of the shipped models, see each
@@ -37,6 +38,7 @@ from derain_demo import (
     load_scoreboard,
 )
 from derain_lib import checkpoint
+from derain_lib.backends import BACKENDS
 
 # what tests, notebooks and embedding code import from here
 __all__ = ["METRIC_HEADERS", "QUEUE_SIZE", "DerainApp", "ModelBank", "Picker", "build_demo", "launch_kwargs",
@@ -56,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          f"(default {DEFAULT_WORK_MEGAPIXELS:g})")
     ap.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     ap.add_argument("--queue-size", type=int, default=QUEUE_SIZE, help="maximum number of waiting requests")
+    ap.add_argument("--backend", choices=BACKENDS, default="torch",
+                    help="inference backend: torch (default), onnxruntime or openvino (optional packages; CPU)")
     ap.add_argument("--weights", nargs="+", default=[], metavar="FILE",
                     help="also offer these .safetensors files (e.g. your own training runs) next to the shipped ones")
     return ap.parse_args(argv)
@@ -66,8 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         weights = checkpoint.list_weights() + [str(checkpoint.weights_path(w)) for w in args.weights]
         demo = build_demo(weights=weights, device=args.device, max_megapixels=args.max_size,
-                          work_megapixels=args.work_size, queue_size=args.queue_size)
-    except (RuntimeError, ValueError, FileNotFoundError) as err:  # e.g. --device cuda without CUDA
+                          work_megapixels=args.work_size, queue_size=args.queue_size, backend=args.backend)
+    except (RuntimeError, ValueError, FileNotFoundError, ImportError) as err:  # e.g. --device cuda without CUDA
         raise SystemExit(f"error: {err}") from None
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())
 

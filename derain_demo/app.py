@@ -36,8 +36,9 @@ from .model_bank import ModelBank
 class DerainApp:
     """Event handlers; one instance per ``build_demo`` call."""
 
-    def __init__(self, bank: ModelBank, max_pixels: int, work_pixels: int):
+    def __init__(self, bank: ModelBank, max_pixels: int, work_pixels: int, backend: str = "torch"):
         self.bank = bank
+        self.backend = backend          # torch, onnxruntime or openvino (derain_lib.backends)
         self.max_pixels = int(max_pixels)
         self.work_pixels = int(work_pixels)
         self.results = Results()
@@ -104,9 +105,11 @@ class DerainApp:
         if hit is None:
             model = self.bank.get(name)
             t0 = time.perf_counter()
-            out = infer.derain(img, model, tile=tile, overlap=OVERLAP, max_pixels=self.max_pixels)
+            out = infer.derain(img, model, tile=tile, overlap=OVERLAP, max_pixels=self.max_pixels,
+                               backend=self.backend)
             secs = time.perf_counter() - t0
-            hit = (out, secs, f"{TILE} px tiles, {OVERLAP} px overlap" if tile else "whole image")
+            how = f"{TILE} px tiles, {OVERLAP} px overlap" if tile else "whole image"
+            hit = (out, secs, how if self.backend == "torch" else f"{how}, {self.backend}")
             self.results.put((digest, name), hit)
         out, secs, how = hit
         if cached:

@@ -8,6 +8,7 @@ import gradio as gr
 
 from derain_lib import bench
 from derain_lib import examples as ex
+from derain_lib.backends import require_backend
 
 from .app import DerainApp, _no_weights_message
 from .config import (
@@ -30,6 +31,7 @@ from .picker import Picker
 def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | None = None,
                device: str = "auto", max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
                work_megapixels: float = DEFAULT_WORK_MEGAPIXELS, queue_size: int = QUEUE_SIZE,
+               backend: str = "torch",
                examples_dir: str | Path = ex.EXAMPLES_DIR, latency_file: str | Path | None = LATENCY_FILE,
                scoreboard_file: str | Path | None = SCOREBOARD_FILE) -> gr.Blocks:
     """Build the demo.
@@ -41,13 +43,18 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
         max_megapixels: per-request limit; larger images are refused with a message.
         work_megapixels: images above this are downscaled (with a note) unless "full resolution" is ticked.
         queue_size: bound of the request queue (``queue(max_size=...)``); one job runs at a time.
+        backend: ``"torch"``, or ``"onnxruntime"``/``"openvino"`` to run the models' exported ONNX graphs on the
+            CPU (``derain_lib.backends``; the package must be installed, and the models load on the CPU).
         examples_dir: folder of ``NAME_rainy.png``/``NAME_clean.jpg`` pairs (``derain_lib.examples``); the Derain
             tab offers real rainy photos from the data root instead when it has them (``examples.demo_examples``).
         latency_file: ``latency.json`` of ``python -m derain_lib bench --write`` (expected times; None: none).
         scoreboard_file: ``scoreboard.json`` (Y-PSNR columns and the preselected model; None or absent: none).
     """
+    if backend != "torch":
+        require_backend(backend)        # ImportError naming the package, before any model loads
+        device = "cpu"
     bank = ModelBank(weights, extra_models, device)
-    app = DerainApp(bank, int(max_megapixels * 1e6), int(work_megapixels * 1e6))
+    app = DerainApp(bank, int(max_megapixels * 1e6), int(work_megapixels * 1e6), backend)
     pairs = ex.example_pairs(examples_dir)
     examples_kind, derain_examples = ex.demo_examples(examples_dir)
     app.examples_kind, app.derain_examples = examples_kind, derain_examples
