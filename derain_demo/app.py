@@ -14,6 +14,7 @@ from PIL import Image
 
 from derain_lib import infer, rain
 from derain_lib import io as dio
+from derain_lib.backends import BACKENDS, available_backends, require_backend
 
 from .config import (
     METRIC_NOTE,
@@ -38,7 +39,9 @@ class DerainApp:
 
     def __init__(self, bank: ModelBank, max_pixels: int, work_pixels: int, backend: str = "torch"):
         self.bank = bank
-        self.backend = backend          # torch, onnxruntime or openvino (derain_lib.backends)
+        self.backend = backend          # the default of the Backend dropdown (derain_lib.backends)
+        # ONNX Runtime and OpenVINO run on the CPU only: with the models on a GPU, PyTorch is the one choice
+        self.backends = available_backends() if bank.device.type == "cpu" else ["torch"]
         self.max_pixels = int(max_pixels)
         self.work_pixels = int(work_pixels)
         self.results = Results()
@@ -95,27 +98,42 @@ class DerainApp:
         return _resize(img, size), note
 
     # -- running one model ---------------------------------------------------------------------------------------
-    def run(self, name: str, img: np.ndarray, stages: bool = False):
-        """(output uint8, seconds, [(stage image, caption)], how). Tiled when large; cached."""
+    def check_backend(self, backend: str | None) -> str:
+        """The backend a request asks for (None or empty: the default), or a message saying why it cannot run."""
+        backend = backend or self.backend
+        here = ", ".join(self.backends)
+        if backend not in BACKENDS:
+            raise _user_error(f"Unknown backend {backend!r}: choose one of {here}.")
+        try:
+            require_backend(backend)
+        except ImportError as err:
+            raise _user_error(f"{err}. Available here: {here}.", title="Backend not installed") from None
+        if backend not in self.backends:
+            raise _user_error(f"Backend {backend!r} runs on the CPU but this demo's models are on "
+                              f"`{self.bank.device}`: start it with --device cpu to use it. Available here: {here}.")
+        return backend
+
+    def run(self, name: str, img: np.ndarray, stages: bool = False, backend: str | None = None):
+        """(output uint8, seconds, [(stage image, caption)], how). Tiled when large; cached per backend."""
+        backend = self.check_backend(backend)
         h, w = img.shape[:2]
         tile = TILE if h * w > TILE_ABOVE else 0
         digest = _digest(img)
-        hit = self.results.get((digest, name))
+        hit = self.results.get((digest, name, backend))
         cached = hit is not None
         if hit is None:
             model = self.bank.get(name)
             t0 = time.perf_counter()
-            out = infer.derain(img, model, tile=tile, overlap=OVERLAP, max_pixels=self.max_pixels,
-                               backend=self.backend)
+            out = infer.derain(img, model, tile=tile, overlap=OVERLAP, max_pixels=self.max_pixels, backend=backend)
             secs = time.perf_counter() - t0
             how = f"{TILE} px tiles, {OVERLAP} px overlap" if tile else "whole image"
-            hit = (out, secs, how if self.backend == "torch" else f"{how}, {self.backend}")
-            self.results.put((digest, name), hit)
+            hit = (out, secs, how if backend == "torch" else f"{how}, {backend}")
+            self.results.put((digest, name, backend), hit)
         out, secs, how = hit
         if cached:
             how += " (cached: time of the first run)"
         stage_list: list = []
-        if stages and h * w <= STAGES_MAX_PIXELS:  # one extra untiled pass, for display only
+        if stages and h * w <= STAGES_MAX_PIXELS:  # one extra untiled PyTorch pass, for display only
             st = self.results.get((digest, name, "stages"))
             if st is None:
                 try:
@@ -147,8 +165,9 @@ class DerainApp:
         return names
 
     # -- Derain tab ---------------------------------------------------------------------------------------------
-    def derain(self, src, names, full_res: bool, show_stages: bool):
+    def derain(self, src, names, full_res: bool, show_stages: bool, backend: str | None = None):
         names = self._selected(names, self.bank.derain_names)
+        backend = self.check_backend(backend)
         if not self.bank.derain_names:
             raise _user_error("No trained deraining weights are shipped yet, so there is nothing to run here. "
                               "The Synthesize tab still adds rain and measures it.")
@@ -159,7 +178,7 @@ class DerainApp:
         stem = _safe_name(Path(src).stem if isinstance(src, str) else "image")
         rows, sliders, gallery, files = [], {}, [], []
         for name in names:
-            out, secs, stages, how = self.run(name, work, show_stages)
+            out, secs, stages, how = self.run(name, work, show_stages, backend)
             sliders[name] = (work, out, secs)
             files.append(self.save_png(out, f"{stem}_{_safe_name(name)}"))
             gallery += [(im, f"{name}: {lab}") for im, lab in stages]
@@ -179,8 +198,9 @@ class DerainApp:
         return ["\n".join(md), *pairs, gallery or None, files]
 
     # -- Measure tab --------------------------------------------------------------------------------------------
-    def measure(self, src, ref_src, names, full_res: bool):
+    def measure(self, src, ref_src, names, full_res: bool, backend: str | None = None):
         names = self._selected(names, self.bank.derain_names)
+        backend = self.check_backend(backend)
         img = self.read(src, "the rainy photo (in the Derain tab)")
         ref = self.read(ref_src, "the clean reference")
         if ref.shape != img.shape:
@@ -191,7 +211,7 @@ class DerainApp:
             ref = _resize(ref, (work.shape[1], work.shape[0]))
         rows = [_metric_row("input (rainy)", work, ref)]
         for name in names:
-            out, _, _, _ = self.run(name, work)
+            out, _, _, _ = self.run(name, work, backend=backend)
             rows.append(_metric_row(name, out, ref))
         md = METRIC_NOTE
         if note:
@@ -213,13 +233,14 @@ class DerainApp:
         """Only the rainy image (to tune the sliders quickly)."""
         return self.add_rain(src, angle, density, length, layers, haze, seed)[0]
 
-    def synthesize(self, src, angle, density, length, layers, haze, seed, names):
+    def synthesize(self, src, angle, density, length, layers, haze, seed, names, backend: str | None = None):
         names = self._selected(names, self.bank.derain_names)
+        backend = self.check_backend(backend)
         rainy, clean, note = self.add_rain(src, angle, density, length, layers, haze, seed)
         rows = [_metric_row("rainy input", rainy, clean)]
         outs = {}
         for name in names:
-            out, secs, _, _ = self.run(name, rainy)
+            out, secs, _, _ = self.run(name, rainy, backend=backend)
             outs[name] = (rainy, out)
             rows.append(_metric_row(name, out, clean) + [f"{secs:.2f}"])
         rows[0].append("")
@@ -244,7 +265,7 @@ class DerainApp:
                               brightness=0.5, haze=0.25, seed=0)
         return self.save_png(rainy, f"lr_rainy_x{s}"), self.save_png(clean, "hr_clean")
 
-    def derain_sr(self, src, name, ref_src):
+    def derain_sr(self, src, name, ref_src, backend: str | None = None):
         if not self.bank.sr_names:
             raise _user_error("No joint derain + super-resolution weights (derain_sr-*) are shipped yet. Train them "
                               "with `python -m derain_lib train derain_sr ...`; this tab works as soon as the file "
@@ -252,15 +273,17 @@ class DerainApp:
         if not name:
             raise _user_error("Choose a derain + SR model.")
         self._selected(name, self.bank.sr_names)
+        backend = self.check_backend(backend)
         img = self.read(src, "a low-resolution rainy photo")
         s = self.bank.scale(name)
         h, w = img.shape[:2]
         if h * w * s * s > self.max_pixels:
             raise _user_error(f"x{s} of {w}x{h} would be {w * s}x{h * s}, above this demo's limit of "
                               f"{self.max_pixels / 1e6:.1f} MP. Use a smaller photo.")
-        out, secs, _, _ = self.run(name, img)
+        out, secs, _, _ = self.run(name, img, backend=backend)
         bicubic = _resize(img, (out.shape[1], out.shape[0]), method="bicubic")
-        md = [f"**{name}**: {w}x{h} -> {out.shape[1]}x{out.shape[0]} (x{s}) in {secs:.2f} s on `{self.bank.device}`."]
+        md = [f"**{name}**: {w}x{h} -> {out.shape[1]}x{out.shape[0]} (x{s}) in {secs:.2f} s on `{self.bank.device}`"
+              + (f" with {backend}." if backend != "torch" else ".")]
         table = None
         if ref_src:
             ref = self.read(ref_src, "the high-resolution reference")

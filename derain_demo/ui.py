@@ -8,7 +8,7 @@ import gradio as gr
 
 from derain_lib import bench
 from derain_lib import examples as ex
-from derain_lib.backends import require_backend
+from derain_lib.backends import BACKENDS, require_backend
 
 from .app import DerainApp, _no_weights_message
 from .config import (
@@ -68,9 +68,13 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
     with gr.Blocks(title="Derain Lab", delete_cache=(3600, 3600)) as demo:
         # Created first, shown in the Measure tab: the Derain tab's examples fill it with the clean photo.
         ref_in = _image_input("Clean reference", elem_id="ref-in", height=320, render=False)
-        gr.Markdown("# Derain Lab\nSingle-image rain removal: four published methods in one small library. "
-                    f"Models run on `{bank.device}`; photos above {work_megapixels:g} MP are downscaled unless "
-                    f"you ask for full resolution (tiled); the limit is {max_megapixels:g} MP per image.")
+        with gr.Row(equal_height=True):
+            gr.Markdown("# Derain Lab\nSingle-image rain removal: four published methods in one small library. "
+                        f"Models run on `{bank.device}`; photos above {work_megapixels:g} MP are downscaled unless "
+                        f"you ask for full resolution (tiled); the limit is {max_megapixels:g} MP per image.")
+            # custom values pass through so that an API client naming a missing backend gets the handler's message
+            backend_dd = gr.Dropdown(choices=app.backends, value=app.backend, label="Backend", scale=0, min_width=220,
+                                     allow_custom_value=True, elem_id="backend", info=_backend_info(app))
         if warn:
             gr.Markdown(warn, elem_classes=["derain-warn"], elem_id="no-weights")
 
@@ -222,18 +226,30 @@ def build_demo(weights: list[str] | None = None, extra_models: dict[str, Any] | 
         if dnames:
             models_cb.change(show_chosen, models_cb, derain_sliders, queue=False, api_visibility="private")
             syn_models.change(show_chosen, syn_models, syn_sliders, queue=False, api_visibility="private")
-        derain_btn.click(_user_errors(app.derain), [rain_in, models_cb, full_res, show_stages],
+        derain_btn.click(_user_errors(app.derain), [rain_in, models_cb, full_res, show_stages, backend_dd],
                          [derain_md, *derain_sliders, stage_gallery, downloads], api_name="derain")
-        measure_btn.click(_user_errors(app.measure), [rain_in, ref_in, models_cb, full_res],
+        measure_btn.click(_user_errors(app.measure), [rain_in, ref_in, models_cb, full_res, backend_dd],
                           [measure_table, measure_md], api_name="measure")
         preview_btn.click(_user_errors(app.preview_rain), [syn_in, angle, density, length, layers, haze, seed],
                           [syn_rainy], api_name="add_rain")
-        syn_btn.click(_user_errors(app.synthesize), [syn_in, angle, density, length, layers, haze, seed, syn_models],
+        syn_btn.click(_user_errors(app.synthesize),
+                      [syn_in, angle, density, length, layers, haze, seed, syn_models, backend_dd],
                       [syn_rainy, syn_table, syn_md, *syn_sliders], api_name="synthesize")
         lr_btn.click(_user_errors(app.make_lr), [lr_clean, lr_scale], [sr_in, sr_ref], api_name="make_lr_rainy")
-        sr_btn.click(_user_errors(app.derain_sr), [sr_in, sr_model, sr_ref], [sr_slider, sr_md, sr_table, sr_files],
-                     api_name="derain_sr")
+        sr_btn.click(_user_errors(app.derain_sr), [sr_in, sr_model, sr_ref, backend_dd],
+                     [sr_slider, sr_md, sr_table, sr_files], api_name="derain_sr")
 
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     demo.derain_app = app  # for tests and embedding
     return demo
+
+
+def _backend_info(app: DerainApp) -> str:
+    """The dropdown's note: what the choice changes, and what would add the backends not offered."""
+    note = "Results agree within rounding; ONNX Runtime and OpenVINO export each model once (its first run is slower)."
+    missing = [b for b in BACKENDS if b not in app.backends]
+    if missing and app.bank.device.type != "cpu":
+        note += f" {', '.join(missing)}: CPU only, start the demo with --device cpu."
+    elif missing:
+        note += f" Not installed here: {', '.join(missing)} (pip install {' '.join(missing)})."
+    return note
