@@ -3,7 +3,7 @@
     python demo_app.py                      # http://127.0.0.1:7860, CPU unless a GPU is present
     python demo_app.py --port 8080 --max-size 8 --device cpu
     python demo_app.py --weights runs/my-drn.safetensors   # your own weights next to the shipped ones
-    python demo_app.py --backend onnxruntime               # the exported ONNX graphs through ONNX Runtime
+    python demo_app.py --backend onnxruntime               # preselect ONNX Runtime in the Backend dropdown
 
 Tabs
     Derain      upload a rainy photo (or pick an example), choose one or several of the shipped models, see each
@@ -14,6 +14,8 @@ Tabs
     Synthesize  add rain to a clean photo with sliders (angle, density, length, haze), derain it, and measure
                 against the known clean photo.
     Heavy rain + SR   the joint deraining + super-resolution model (x2/x4) against bicubic upsampling.
+    Backend     (above the tabs) PyTorch, or the models' exported ONNX graphs through ONNX Runtime or OpenVINO
+                when those packages are installed; every tab runs its models through the chosen one.
 
 This file parses the command line and launches; the interface lives in the ``derain_demo`` package (settings,
 model bank, picker, handlers, tabs), and reading images, rain synthesis, inference (with tiling) and metrics
@@ -59,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     ap.add_argument("--queue-size", type=int, default=QUEUE_SIZE, help="maximum number of waiting requests")
     ap.add_argument("--backend", choices=BACKENDS, default="torch",
-                    help="inference backend: torch (default), onnxruntime or openvino (optional packages; CPU)")
+                    help="preselected inference backend: torch (default), onnxruntime or openvino (optional "
+                         "packages, CPU); the page's Backend dropdown offers every one installed here")
     ap.add_argument("--weights", nargs="+", default=[], metavar="FILE",
                     help="also offer these .safetensors files (e.g. your own training runs) next to the shipped ones")
     return ap.parse_args(argv)
