@@ -195,3 +195,8 @@ def test_estimate_counts_flops_and_bounds_the_gpu_rate():
         lo, hi = sorted(row[f"{gpu}_steps_per_s_estimate"])
         assert 0 < lo <= hi <= launch_bound * (1 + 1e-9)
         assert lo <= tflops * 1e12 * max(estimate.UTILISATION) / (row["gflop_per_step"] * 1e9) * (1 + 1e-9)
+    # counting at batch 1 and scaling by the batch gives the same FLOPs and the same op sequence as the full step
+    counted = estimate.measure(RECIPES["msnet-sup"], count_only=True)
+    assert counted["counted_at_batch"] == 1 and counted["cpu_s_per_step"] is None
+    assert abs(counted["gflop_per_step"] / row["gflop_per_step"] - 1) < 1e-6
+    assert counted["ops_per_step"] == row["ops_per_step"]

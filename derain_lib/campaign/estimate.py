@@ -1,6 +1,7 @@
 """Steps per second of each campaign recipe: measured here, and estimated for a GPU from FLOPs and op counts.
 
     python -m derain_lib.campaign.estimate [--steps 2] [--json out.json]
+    python -m derain_lib.campaign.estimate --count-only --only sdsen dsen     # no CPU timing: FLOPs and ops only
 
 For each recipe, at the paper's batch and crop: the FLOPs of one training step (forward and backward, counted
 by ``torch.utils.flop_counter.FlopCounterMode``; FFT convolutions are not counted by it, so S-DSEN/DSEN are
@@ -53,30 +54,33 @@ def _batch(r: Recipe, model, batch: int, crop) -> dict[str, torch.Tensor]:
     return b
 
 
-def measure(r: Recipe, steps: int = 2) -> dict:
+def measure(r: Recipe, steps: int = 2, count_only: bool = False) -> dict:
+    """One recipe's row.  ``count_only``: count the step at batch 1 and scale the FLOPs by the batch (a training
+    step's FLOPs are linear in the batch and its op sequence does not depend on it); no CPU timing."""
     from ..checkpoint import load_model
     from ..train import Trainer
 
     model = load_model(r.name, device="cpu")
     batch, crop = sizes(r, scale=int(getattr(model, "scale", 1)))
     trainer = Trainer(model, lr=r.lr, device="cpu", grad_clip=r.grad_clip, precision="fp32")
-    b = _batch(r, model, batch, crop)
+    b = _batch(r, model, 1 if count_only else batch, crop)
     trainer.train_step(b)                                   # warm-up (allocations, oneDNN kernels)
     flops, ops = FlopCounterMode(display=False), _OpCount()
     with flops, ops:
         trainer.train_step(b)
+    total = flops.get_total_flops() * (batch if count_only else 1)
     times = []
-    for _ in range(steps):
+    for _ in range(0 if count_only else steps):
         t0 = time.perf_counter()
         trainer.train_step(b)
         times.append(time.perf_counter() - t0)
-    cpu_s = sorted(times)[len(times) // 2]
-    row = {"name": r.name, "batch": batch, "crop": crop, "gflop_per_step": flops.get_total_flops() / 1e9,
-           "ops_per_step": ops.n, "cpu_s_per_step": cpu_s, "cpu_steps_per_s": 1 / cpu_s,
-           "cpu_threads": torch.get_num_threads()}
+    cpu_s = sorted(times)[len(times) // 2] if times else None
+    row = {"name": r.name, "batch": batch, "crop": crop, "gflop_per_step": total / 1e9, "counted_at_batch":
+           1 if count_only else batch, "ops_per_step": ops.n, "cpu_s_per_step": cpu_s,
+           "cpu_steps_per_s": 1 / cpu_s if cpu_s else None, "cpu_threads": torch.get_num_threads()}
     for gpu, tflops in GPU_BF16_TFLOPS.items():
         launch = ops.n * LAUNCH_US * 1e-6
-        lo, hi = (max(flops.get_total_flops() / (tflops * 1e12 * u), launch) for u in UTILISATION)
+        lo, hi = (max(total / (tflops * 1e12 * u), launch) for u in UTILISATION)
         row[f"{gpu}_steps_per_s_estimate"] = (1 / lo, 1 / hi)
     return row
 
@@ -86,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=2, help="timed steps per recipe (after one warm-up)")
     p.add_argument("--only", nargs="*", help="recipe names (default: all)")
     p.add_argument("--json", help="write the rows here")
+    p.add_argument("--count-only", action="store_true",
+                   help="count FLOPs and ops at batch 1 (FLOPs scaled to the paper's batch); no CPU timing")
     a = p.parse_args(argv)
     rows = []
     print("| recipe | batch, crop | GFLOP/step | ATen ops/step | CPU s/step | H100 steps/s (est.) | H200 (est.) |")
@@ -93,11 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     for r in RECIPES.values():
         if a.only and r.name not in a.only:
             continue
-        x = measure(r, a.steps)
+        x = measure(r, a.steps, a.count_only)
         rows.append(x)
         h1, h2 = x["H100_steps_per_s_estimate"], x["H200_steps_per_s_estimate"]
+        cpu = "–" if x["cpu_s_per_step"] is None else f"{x['cpu_s_per_step']:.2f}"
         print(f"| {r.name} | {x['batch']}, {x['crop']} | {x['gflop_per_step']:.1f} | {x['ops_per_step']} | "
-              f"{x['cpu_s_per_step']:.2f} | {min(h1):.1f}-{max(h1):.1f} | {min(h2):.1f}-{max(h2):.1f} |", flush=True)
+              f"{cpu} | {min(h1):.1f}-{max(h1):.1f} | {min(h2):.1f}-{max(h2):.1f} |", flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"utilisation": UTILISATION, "launch_us": LAUNCH_US, "bf16_tflops": GPU_BF16_TFLOPS,
