@@ -53,3 +53,49 @@ def test_readme_links_resolve():
     targets = re.findall(r"\]\(([^)#\s]+)\)", text)
     missing = [t for t in targets if not t.startswith("http") and not (ROOT / t).exists()]
     assert not missing, f"README.md links to missing files: {missing}"
+
+
+def _imports(path: Path, package: str, root: Path) -> set[str]:
+    """The derain_lib / derain_demo modules ``path`` imports, at the top or inside a function (a lazy import
+    hides a circle from Python, not from the reader)."""
+    import ast
+
+    here = list(path.relative_to(root).parts[:-1])     # the package the file lives in (for relative imports)
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            out.add(mod)
+            out |= {f"{mod}.{a.name}" for a in node.names}   # `from . import x` may name a submodule
+    return {m for m in out if m.split(".")[0] == package}
+
+
+def test_no_import_circle():
+    """No module of the library or the demo imports a module that imports it back, directly or through others."""
+    for package in ("derain_lib", "derain_demo"):
+        files = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+                 for p in (ROOT / package).rglob("*.py")}
+        graph = {m: {d for d in _imports(p, package, ROOT) if d in files and d != m}
+                 for m, p in files.items()}
+        # a module importing its own package's __init__ (or an ancestor's) is how Python imports it: not a circle
+        graph = {m: {d for d in deps if not m.startswith(d + ".")} for m, deps in graph.items()}
+        state: dict[str, int] = {}
+
+        def visit(m: str, stack: list[str]) -> None:
+            state[m] = 1
+            for d in sorted(graph[m]):
+                if state.get(d) == 1:
+                    raise AssertionError(f"import circle: {' -> '.join(stack[stack.index(d):] + [d])}")
+                if d not in state:
+                    visit(d, stack + [d])
+            state[m] = 2
+
+        for m in sorted(graph):
+            if m not in state:
+                visit(m, [m])
