@@ -76,6 +76,26 @@ def _imports(path: Path, package: str, root: Path) -> set[str]:
     return {m for m in out if m.split(".")[0] == package}
 
 
+def _find_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of ``graph`` (module -> modules it imports) as a path, or None."""
+    state: dict[str, int] = {}                       # 1: on the current path, 2: done
+
+    def visit(m: str, stack: list[str]) -> list[str] | None:
+        state[m] = 1
+        for d in sorted(graph[m]):
+            if state.get(d) == 1:
+                return stack[stack.index(d):] + [d]
+            if d not in state and (found := visit(d, stack + [d])):
+                return found
+        state[m] = 2
+        return None
+
+    for m in sorted(graph):
+        if m not in state and (found := visit(m, [m])):
+            return found
+    return None
+
+
 def test_no_import_circle():
     """No module of the library or the demo imports a module that imports it back, directly or through others."""
     for package in ("derain_lib", "derain_demo"):
@@ -85,17 +105,5 @@ def test_no_import_circle():
                  for m, p in files.items()}
         # a module importing its own package's __init__ (or an ancestor's) is how Python imports it: not a circle
         graph = {m: {d for d in deps if not m.startswith(d + ".")} for m, deps in graph.items()}
-        state: dict[str, int] = {}
-
-        def visit(m: str, stack: list[str]) -> None:
-            state[m] = 1
-            for d in sorted(graph[m]):
-                if state.get(d) == 1:
-                    raise AssertionError(f"import circle: {' -> '.join(stack[stack.index(d):] + [d])}")
-                if d not in state:
-                    visit(d, stack + [d])
-            state[m] = 2
-
-        for m in sorted(graph):
-            if m not in state:
-                visit(m, [m])
+        circle = _find_circle(graph)
+        assert circle is None, f"import circle: {' -> '.join(circle)}"
