@@ -32,10 +32,7 @@ tar -cf "$OUT/$DIR.tar" -C runs "$DIR" && echo "wrote $OUT/$DIR.tar ($(du -h "$O
 # The notebooks' full mode on the GPU, one notebook, while the call's 600 s last (start-up and copies aside).
 LEFT=$(( 560 - ($(date +%s) - START) ))
 if [ "$MODE" != check ] && [ "$LEFT" -gt 60 ]; then
-  echo "notebook smoke (04, DERAIN_FULL=1 DERAIN_SMOKE=1), at most $LEFT s" | tee -a "$LOG"
-  DERAIN_DATA=${DERAIN_SMOKE_DATA:-$(ls -d /tmp/derain_data_* 2>/dev/null | head -1)} \
-    timeout "$LEFT" $PY -m pytest tests/test_notebook_smoke.py -k 04 -q -rs -p no:cacheprovider \
-    -o addopts="" 2>&1 | tee "$OUT/notebook_smoke.txt" | tail -5 | tee -a "$LOG"
+  OUT=$OUT PYTHON=$PY SECONDS_LEFT=$LEFT bash campaign/notebook_smoke.sh 2>&1 | tee -a "$LOG"
 fi
 echo "done in $(( $(date +%s) - START )) s, campaign exit code $RC" | tee -a "$LOG"
 exit $RC

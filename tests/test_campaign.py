@@ -200,3 +200,29 @@ def test_estimate_counts_flops_and_bounds_the_gpu_rate():
     assert counted["counted_at_batch"] == 1 and counted["cpu_s_per_step"] is None
     assert abs(counted["gflop_per_step"] / row["gflop_per_step"] - 1) < 1e-6
     assert counted["ops_per_step"] == row["ops_per_step"]
+
+
+def test_smoke_archive_holds_only_the_notebook_sets(tmp_path):
+    """smoke.tar carries the evaluation set the device's notebook smoke reads, apart from the training archive."""
+    mod = _pack_module()
+    if not (data_root() / "outdoor_rain_sample").is_dir():
+        pytest.skip("no outdoor_rain_sample/ under the data root")
+    assert not set(mod.SMOKE_SETS) & set(mod.TRAINING_SETS)
+    out = tmp_path / "smoke.tar"
+    assert mod.pack_smoke(out, data_root()) == ["outdoor_rain_sample"]
+    with tarfile.open(out) as tf:
+        names = [n for n in tf.getnames() if "/" in n]
+    assert names and {n.split("/")[0] for n in names} == {"outdoor_rain_sample"}
+    assert 0 < mod.checkout_mib() < mod.DEVICE_CARRY_MIB
+
+
+def test_notebook_wheels_pin_each_package_once():
+    """The device installs these with --no-deps: one exact version each, none that its image already holds."""
+    from derain_lib.paths import REPO_DIR
+
+    pins = [line.split("==") for line in (REPO_DIR / "campaign" / "notebook_wheels.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    names = [p[0].lower() for p in pins]
+    assert all(len(p) == 2 and p[1] for p in pins) and len(names) == len(set(names))
+    assert {"nbclient", "ipykernel", "ipywidgets", "nbformat", "jupyter-client"} <= set(names)
+    assert not {"torch", "numpy", "matplotlib", "pytest", "attrs", "packaging"} & set(names)
