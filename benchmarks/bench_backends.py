@@ -21,7 +21,9 @@ is timed at the start of every (size, threads) group and in the rotation of ever
 authors' code.
 
 ``--write FILE`` replaces the part of FILE between ``<!-- bench_backends:start -->`` and
-``<!-- bench_backends:end -->`` (appended when absent) with the table, the command and the machine.
+``<!-- bench_backends:end -->`` (appended when absent) with the table, the command and the machine;
+``--section NAME`` uses ``<!-- bench_backends:NAME:start -->`` / ``...:end -->`` instead, so that a run too long
+for one sitting (e.g. the 1 MP rows) keeps its own table beside the others.
 """
 from __future__ import annotations
 
@@ -188,15 +190,25 @@ def markdown(result: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: str, text: str) -> None:
-    block = f"{MARK_START}\n{text}\n{MARK_END}\n"
+def markers(section: str | None) -> tuple[str, str]:
+    """The start and end comments of a ``--write`` section (None: the default one)."""
+    if not section:
+        return MARK_START, MARK_END
+    if not section.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"section names are letters, digits, '-' and '_', got {section!r}")
+    return f"<!-- bench_backends:{section}:start -->", f"<!-- bench_backends:{section}:end -->"
+
+
+def write_section(path: str, text: str, section: str | None = None) -> None:
+    start, end = markers(section)
+    block = f"{start}\n{text}\n{end}\n"
     try:
         with open(path) as f:
             doc = f.read()
     except FileNotFoundError:
         doc = ""
-    if MARK_START in doc and MARK_END in doc:
-        a, b = doc.index(MARK_START), doc.index(MARK_END) + len(MARK_END)
+    if start in doc and end in doc:
+        a, b = doc.index(start), doc.index(end) + len(end)
         doc = doc[:a] + block.rstrip("\n") + doc[b:]
     else:
         doc = doc.rstrip("\n") + ("\n\n" if doc else "") + block
@@ -213,8 +225,14 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=None, help="timed runs per row (default 3; --quick: 1)")
     p.add_argument("--quick", action="store_true", help=f"{' + '.join(QUICK_WEIGHTS)}, 481x321, 2 threads, 1 run")
     p.add_argument("--write", default=None, help="Markdown file whose bench_backends section is replaced")
+    p.add_argument("--section", default=None, help="name of the --write section (default: the unnamed one)")
     p.add_argument("--json", default=None, help="also write the rows as JSON")
     a = p.parse_args(argv)
+    try:
+        markers(a.section)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if a.quick:
         a.weights, a.sizes, a.threads, a.repeats = a.weights or QUICK_WEIGHTS, ["481x321"], [2], a.repeats or 1
     a.repeats = a.repeats or 3
@@ -240,7 +258,7 @@ def main(argv=None) -> int:
     print()
     print(text)
     if a.write:
-        write_section(a.write, text)
+        write_section(a.write, text, a.section)
         print(f"\nwrote the table into {a.write}")
     if a.json:
         write_rows_json(a.json, result["rows"])

@@ -120,3 +120,32 @@ def test_sessions_cached_per_weights_backend_threads():
     assert get_runner(other, "onnxruntime", threads=1) is not r1  # other weights, other graph
     with pytest.raises(ValueError, match="threads"):
         get_runner(model, "onnxruntime", threads=0)
+
+
+def test_backend_benchmark_runs_and_writes_its_sections(tmp_path):
+    """benchmarks/bench_backends.py runs end to end on a tiny image with the torch backend, puts the authors' DRN
+    forward beside the row, and writes its table into the named section without touching the other one."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_backends.py"
+    spec = importlib.util.spec_from_file_location("bench_backends", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    doc = tmp_path / "bench.md"
+    doc.write_text("intro\n<!-- bench_backends:start -->\nkept\n<!-- bench_backends:end -->\n\n"
+                   "<!-- bench_backends:1MP:start -->\nold\n<!-- bench_backends:1MP:end -->\nend\n")
+    rows = tmp_path / "rows.json"
+    args = ["--weights", "drn-light", "--backends", "torch", "--threads", "1", "--sizes", "37x23",
+            "--repeats", "1", "--section", "1MP", "--write", str(doc), "--json", str(rows)]
+    assert bench.main(args) == 0
+    text = doc.read_text()
+    assert "kept" in text and "old" not in text and text.startswith("intro\n") and text.endswith("end\n")
+    section = text.split("<!-- bench_backends:1MP:start -->")[1].split("<!-- bench_backends:1MP:end -->")[0]
+    assert "| `drn-light` | torch | 1 | 37x23 |" in section and "authors' DRN (`AuthorsDRN`" in section
+    assert "fastest DRN path `drn-light` on torch" in section
+    (row,) = json.loads(rows.read_text())["rows"]
+    assert row["max_diff"] <= TOL and row["wall_s"] > 0 and row["authors_wall_s"] > 0
+    assert bench.main(["--section", "no spaces", "--write", str(doc)]) == 2
+    assert bench.main(["--weights", "nope"]) == 2
