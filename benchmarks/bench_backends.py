@@ -199,8 +199,9 @@ def markers(section: str | None) -> tuple[str, str]:
     return f"<!-- bench_backends:{section}:start -->", f"<!-- bench_backends:{section}:end -->"
 
 
-def write_section(path: str, text: str, section: str | None = None) -> None:
-    start, end = markers(section)
+def write_section(path: str, text: str, section: str | None = None, marks: tuple[str, str] | None = None) -> None:
+    """Replace the part of ``path`` between the section's markers (or ``marks``) by ``text``; append when absent."""
+    start, end = marks or markers(section)
     block = f"{start}\n{text}\n{end}\n"
     try:
         with open(path) as f:

@@ -149,3 +149,29 @@ def test_backend_benchmark_runs_and_writes_its_sections(tmp_path):
     assert row["max_diff"] <= TOL and row["wall_s"] > 0 and row["authors_wall_s"] > 0
     assert bench.main(["--section", "no spaces", "--write", str(doc)]) == 2
     assert bench.main(["--weights", "nope"]) == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator settings")
+def test_allocator_benchmark_runs_both_configurations(tmp_path):
+    """benchmarks/bench_malloc.py times the same forwards in two child processes (glibc defaults, mmap threshold
+    raised) and writes one row per weight and size, the authors' DRN forward included, into its own section."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_malloc.py"
+    spec = importlib.util.spec_from_file_location("bench_malloc", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    doc = tmp_path / "bench.md"
+    doc.write_text("intro\n<!-- bench_malloc:start -->\nold\n<!-- bench_malloc:end -->\nend\n")
+    assert bench.main(["--weights", "drn-light", "--sizes", "37x23", "--repeats", "1", "--write", str(doc)]) == 0
+    text = doc.read_text()
+    assert "old" not in text and text.startswith("intro\n") and text.endswith("end\n")
+    rows = [line for line in text.splitlines() if "| 37x23 |" in line]
+    assert len(rows) == 2 and rows[0].startswith("| `drn-light` |") and rows[1].startswith("| authors' DRN")
+    assert "MALLOC_MMAP_THRESHOLD_=4294967296" in text and "glibc" in text
+    assert bench.main(["--weights", "nope"]) == 2
+    assert bench.main(["--repeats", "0"]) == 2
+    args = ["--weights", "drn-light", "--sizes", "37x23", "--repeats", "1"]
+    assert bench.run_config(bench.TUNED, args)["malloc_env"] == bench.TUNED
+    assert set(bench.run_config({}, args)["malloc_env"].values()) == {None}
