@@ -28,6 +28,9 @@ _CONVENTIONS = [
     ("in", "gt", None),                                    # HeavyRainRemoval: im_0001_s80_a04.png -> im_0001.png
 ]
 
+# clean + additive rain layer, one stem each (``clean/NNN.jpg`` + ``rain_layer/NNN.png``): rainy = clip(clean + layer)
+LAYER_DIR = "rain_layer"
+
 
 def _heavyrain_name(rainy: str, clean_names: set[str]) -> str:
     stem, suffix = Path(rainy).stem, Path(rainy).suffix
@@ -43,7 +46,9 @@ class PairedFolder(torch.utils.data.Dataset):
     """A folder of (rainy, clean) pairs in any of the common layouts.
 
     Layouts recognised: ``rainy/`` + ``clean/``; ``input/`` + ``target/``; ``rain/`` + ``norain/``;
-    ``rainy/rain-N.png`` + ``norain-N.png`` (PReNet); ``in/`` + ``gt/`` (Outdoor-Rain); and a flat folder of
+    ``rainy/rain-N.png`` + ``norain-N.png`` (PReNet); ``in/`` + ``gt/`` (Outdoor-Rain); ``clean/`` +
+    ``rain_layer/`` (files sharing a stem; the rainy image is ``clip(clean + rain_layer, 0, 255)``, the layer an
+    additive uint8 RGB image, as in the shared RainTrainL copy); and a flat folder of
     **side-by-side** images, one pair per file (DID-MDN's packing of Fu et al.'s DDN data: clean left | rainy
     right; the S-DSEN authors' data: rainy left | clean right).  ``order`` says which half is which for
     side-by-side files: ``"clean_left"``, ``"rainy_left"`` or ``"auto"`` (default: rain is additive, so the half
@@ -62,9 +67,15 @@ class PairedFolder(torch.utils.data.Dataset):
         self.root = root
         self.side_by_side: str | None = None   # "clean_left" / "rainy_left" for side-by-side files
         self.pairs: list[tuple[Path, Path]] = []
+        self.layered = False          # pairs are (rain layer, clean): rainy = clip(clean + layer)
+        if (root / LAYER_DIR).is_dir() and (root / "clean").is_dir() and not (root / "rainy").is_dir():
+            clean_by_stem = {p.stem: p for p in list_images(root / "clean")}
+            self.pairs = [(lay, clean_by_stem[lay.stem]) for lay in list_images(root / LAYER_DIR)
+                          if lay.stem in clean_by_stem]
+            self.layered = bool(self.pairs)
         for rdir, cdir, mapper in _CONVENTIONS:
             rpath, cpath = root / rdir, root / cdir
-            if not (rpath.is_dir() and cpath.is_dir()) or rpath == cpath:
+            if self.pairs or not (rpath.is_dir() and cpath.is_dir()) or rpath == cpath:
                 continue
             clean_names = {p.name for p in cpath.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
             pairs = []
@@ -75,7 +86,7 @@ class PairedFolder(torch.utils.data.Dataset):
             if pairs:
                 self.pairs = pairs
                 break
-        if not self.pairs:
+        if not self.pairs and not (root / LAYER_DIR).is_dir():
             flat = list_images(root) if any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.iterdir()) else []
             if flat:
                 self.pairs = [(f, f) for f in flat]
@@ -83,7 +94,7 @@ class PairedFolder(torch.utils.data.Dataset):
         if not self.pairs:
             raise FileNotFoundError(
                 f"{root}: no (rainy, clean) pairs found; expected rainy/+clean/, input/+target/, rain/+norain/, "
-                "rainy/rain-N + norain-N, in/+gt/ with matching file names, or side-by-side images")
+                "rainy/rain-N + norain-N, in/+gt/, clean/+rain_layer/ with matching file names, or side-by-side images")
         if max_images:
             self.pairs = self.pairs[:max_images]
 
@@ -92,6 +103,12 @@ class PairedFolder(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, str]:
         r, c = self.pairs[i]
+        if self.layered:
+            clean, layer = read_image(c), read_image(r)
+            if layer.shape != clean.shape:
+                raise ImageError(f"{r.name}: rain layer {layer.shape[:2]} does not match its clean image {clean.shape[:2]}")
+            rainy = np.minimum(clean.astype(np.uint16) + layer, 255).astype(np.uint8)
+            return rainy, clean, c.name
         if self.side_by_side:
             left, right = _halves(read_image(r), r.name)
             return (right, left, r.name) if self.side_by_side == "clean_left" else (left, right, r.name)
