@@ -106,7 +106,8 @@ class PairedFolder(torch.utils.data.Dataset):
         if self.layered:
             clean, layer = read_image(c), read_image(r)
             if layer.shape != clean.shape:
-                raise ImageError(f"{r.name}: rain layer {layer.shape[:2]} does not match its clean image {clean.shape[:2]}")
+                raise ImageError(f"{r.name}: rain layer {layer.shape[:2]} does not match its clean image "
+                                 f"{clean.shape[:2]}")
             rainy = np.minimum(clean.astype(np.uint16) + layer, 255).astype(np.uint8)
             return rainy, clean, c.name
         if self.side_by_side:
