@@ -14,18 +14,13 @@ import torch
 
 from .models.registry import build_model, config_dict, list_models
 from .paths import WEIGHTS_DIR
+from .runtime import resolve_device
 
 FORMAT_VERSION = "1"
 
 
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available; use device='cpu' or 'auto'")
-    return dev
+class WeightsMismatch(RuntimeError, ValueError):
+    """A weight file whose tensors do not match the architecture its metadata names (a corrupt or foreign file)."""
 
 
 def save_weights(model: torch.nn.Module, path: str | Path, info: dict[str, Any] | None = None) -> Path:
@@ -104,7 +99,11 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "auto") ->
     meta = read_metadata(path)
     model = build_model(meta["arch"], **meta["config"])
     state = load_file(str(path), device="cpu")
-    model.load_state_dict(state, strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise WeightsMismatch(f"{Path(path).name}: its tensors do not fit {meta['arch']} {meta['config']}: {e}") \
+            from None
     model.weights_name = Path(path).stem
     model.weights_info = meta["info"]
     return model.to(resolve_device(device)).eval()

@@ -1,8 +1,8 @@
 """Where data and weights live.
 
-The data root is one setting: the ``DERAIN_DATA`` environment variable, else ``../shared/data`` next to the
-checkout (the layout of this project's development machines).  Nothing from the data root is ever copied
-into the project.
+The data root is one setting: the ``DERAIN_DATA`` environment variable, else ``../shared/data`` beside the
+folder that holds the package (for a clone, beside the checkout; the layout of this project's development
+machines).  Nothing from the data root is ever copied into the project.
 """
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_DIR = PACKAGE_DIR.parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"
-ASSETS_DIR = REPO_DIR / "assets"
 
 ENV_VAR = "DERAIN_DATA"
 
@@ -28,11 +26,11 @@ def refuse_test_set(folder: str | Path, advice: str) -> None:
 
 
 def data_root() -> Path:
-    """The data root: ``$DERAIN_DATA`` or ``<repo>/../shared/data``."""
+    """The data root: ``$DERAIN_DATA``, else ``<clone>/../shared/data`` (two folders above the package)."""
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser().resolve()
-    return (REPO_DIR.parent / "shared" / "data").resolve()
+    return (PACKAGE_DIR.parents[1] / "shared" / "data").resolve()
 
 
 def dataset_path(name: str, must_exist: bool = True) -> Path:

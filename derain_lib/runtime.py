@@ -6,7 +6,11 @@ import platform
 
 import torch
 
-__all__ = ["loadavg", "machine_info", "resolve_device"]
+__all__ = ["DeviceUnavailable", "loadavg", "machine_info", "resolve_device"]
+
+
+class DeviceUnavailable(RuntimeError, ValueError):
+    """A device that this machine does not have (a bad ``--device`` value as far as a user is concerned)."""
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -15,7 +19,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available; use device='cpu' or 'auto'")
+        raise DeviceUnavailable(f"device {device!r} requested but CUDA is not available; use device='cpu' or 'auto'")
     return dev
 
 

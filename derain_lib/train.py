@@ -26,8 +26,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .checkpoint import resolve_device
 from .models.registry import config_dict, training_loss
+from .runtime import resolve_device
 
 LossFn = Callable[[torch.nn.Module, dict], "tuple[torch.Tensor, dict[str, float]]"]
 
@@ -86,7 +86,7 @@ class Trainer:
         self.grad_clip = grad_clip
         # precision: "auto" = mixed precision on CUDA (bfloat16 where supported, else float16 + GradScaler) and
         # float32 on the CPU; "fp32" = float32 everywhere; "bf16" = bfloat16 autocast on any device (on CPUs with
-        # AMX or AVX512-BF16 the convolutions run about 2x faster: benchmarks/bench_train_step.py). Weights,
+        # AMX or AVX512-BF16 the convolutions run about 2x faster: lab/benchmarks/bench_train_step.py). Weights,
         # optimiser state and the losses (SSIM, covariances: derain_lib.losses) stay float32 in every mode.
         if precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', not {precision!r}")
@@ -185,7 +185,7 @@ class Trainer:
         """
         from tqdm.auto import tqdm
 
-        from .bench import machine_info
+        from .runtime import machine_info
 
         self.interrupted = False
         self._current = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "from_step": self.step,

@@ -24,7 +24,7 @@ def cli(*args, check=False):
 
 def test_help_and_list():
     assert "derain" in cli("--help", check=True).stdout
-    for sub in ("derain", "eval", "train", "synth", "bench", "list"):
+    for sub in ("derain", "eval", "train", "synth", "export", "list"):
         assert "usage" in cli(sub, "--help", check=True).stdout
     assert "architectures: " in cli("list", check=True).stdout
 

@@ -89,91 +89,17 @@ def test_rectangular_patches(tmp_path):
         SyntheticRainBatches([tmp_path / "c"], patch=(41, 60), scale=2)
 
 
-# --- the package's import graph: no circles, and the rain synthesizer never reaches the batch layer ---------------
-
-def _module_graph(module_level_only: bool) -> dict[str, set[str]]:
-    """``{module: derain_lib modules it imports}`` from the source (``import``/``from`` statements, resolved)."""
-    import ast
+def test_every_module_imports_first_in_a_fresh_interpreter():
+    """Each derain_lib module imported first (all derain_lib modules dropped before each), as a user would."""
+    import subprocess
+    import sys
     from pathlib import Path
 
     import derain_lib
 
     pkg = Path(derain_lib.__file__).parent
-    names = {}
-    for f in pkg.rglob("*.py"):
-        parts = ("derain_lib",) + f.relative_to(pkg).with_suffix("").parts
-        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
-    graph: dict[str, set[str]] = {}
-    for mod, f in names.items():
-        tree = ast.parse(f.read_text())
-        base = mod.split(".") if f.name == "__init__.py" else mod.split(".")[:-1]
-        nodes = tree.body if module_level_only else list(ast.walk(tree))
-        stack, found = list(nodes), set()
-        while stack:  # module level: also inside top-level if/try blocks, never inside functions or classes
-            node = stack.pop()
-            if module_level_only and isinstance(node, (ast.If, ast.Try)):
-                stack += node.body + node.orelse + getattr(node, "finalbody", []) + [
-                    s for h in getattr(node, "handlers", []) for s in h.body]
-            if isinstance(node, ast.Import):
-                found |= {a.name for a in node.names if a.name in names}
-            elif isinstance(node, ast.ImportFrom):
-                target = ".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else [])) \
-                    if node.level else (node.module or "")
-                subs = {f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in names}
-                found |= subs
-                if target in names and (node.module or len(subs) < len(node.names)):
-                    found.add(target)
-        graph[mod] = found - {mod}
-    return graph
-
-
-def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    state: dict[str, int] = {}   # 1 = on the current path, 2 = done
-
-    def visit(m, path):
-        state[m] = 1
-        for n in sorted(graph.get(m, ())):
-            if state.get(n) == 1:
-                return path[path.index(n):] + [m, n] if n in path else [m, n]
-            if n not in state and (c := visit(n, path + [m])):
-                return c
-        state[m] = 2
-        return None
-
-    for m in sorted(graph):
-        if m not in state and (c := visit(m, [])):
-            return c
-    return None
-
-
-def test_module_imports_are_acyclic():
-    graph = _module_graph(module_level_only=True)
-    assert {"derain_lib.data", "derain_lib.rain", "derain_lib.rain_bank", "derain_lib.folders"} <= set(graph)
-    assert "derain_lib.rain" in graph["derain_lib.data"]       # the graph really sees relative imports
-    assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph))}"
-    # the detector itself finds a planted circle
-    assert _cycle({**graph, "derain_lib.paths": {"derain_lib.data"}}) is not None
-
-
-def test_rain_synthesizer_never_imports_the_batch_layer():
-    """Not even lazily inside a function: rain -> rain_bank -> folders, never data."""
-    graph = _module_graph(module_level_only=False)
-    seen, todo = set(), ["derain_lib.rain"]
-    while todo:
-        m = todo.pop()
-        if m not in seen:
-            seen.add(m)
-            todo += graph.get(m, ())
-    assert "derain_lib.rain_bank" in seen and "derain_lib.folders" in seen
-    assert "derain_lib.data" not in seen
-
-
-def test_every_module_imports_first_in_a_fresh_interpreter():
-    """Each derain_lib module imported first (all derain_lib modules dropped before each), as a user would."""
-    import subprocess
-    import sys
-
-    mods = sorted(m for m in _module_graph(True) if m != "derain_lib.__main__")
+    mods = sorted(".".join(("derain_lib",) + f.relative_to(pkg).with_suffix("").parts).removesuffix(".__init__")
+                  for f in pkg.rglob("*.py") if f.name != "__main__.py")
     code = ("import importlib, sys, traceback\nbad = []\n"
             f"for m in {mods!r}:\n"
             "    for k in [k for k in sys.modules if k == 'derain_lib' or k.startswith('derain_lib.')]:\n"

@@ -1,5 +1,5 @@
 """Tiled FFT convolution (derain_lib.layers.fftconv) against F.conv2d, and the DSEN / S-DSEN eval path that uses it
-against the reference ``_Body.forward``.  Correctness only: speed is measured in benchmarks/bench_dsen.py."""
+against the reference ``_Body.forward``.  Correctness only: speed is measured in lab/benchmarks/bench_dsen.py."""
 import pytest
 import torch
 import torch.nn.functional as F

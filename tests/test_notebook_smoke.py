@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from derain_lib.paths import REPO_DIR, data_root, has_dataset
+from derain_lib.paths import data_root, has_dataset
 
-NB_DIR = REPO_DIR / "notebooks"
+NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NB_DIR.glob("[0-9]*.ipynb"))
 # per cell, as nbval's --nbval-cell-timeout in pyproject.toml; raise it on a machine shared with training jobs
 CELL_TIMEOUT_S = int(os.environ.get("DERAIN_SMOKE_CELL_TIMEOUT", "600"))

@@ -65,7 +65,7 @@ def load_model_from_args(args):
     if getattr(args, "untrained", None):
         import torch
 
-        from ..checkpoint import resolve_device
+        from ..runtime import resolve_device
         torch.manual_seed(0)
         model = build_model(args.untrained).to(resolve_device(args.device)).eval()
         print(f"note: using an UNTRAINED {args.untrained} (random weights); its output is not a derained image",
@@ -93,4 +93,5 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
 def command_line(args) -> str:
     """The command as a user would retype it, for the records a run writes (``args.argv`` is set by ``main``)."""
     argv = getattr(args, "argv", None)
-    return "python -m derain_lib " + " ".join(shlex.quote(str(a)) for a in (sys.argv[1:] if argv is None else argv))
+    prog = getattr(args, "prog", "python -m derain_lib")
+    return f"{prog} " + " ".join(shlex.quote(str(a)) for a in (sys.argv[1:] if argv is None else argv))

@@ -177,8 +177,8 @@ def build_trainer(args, model, r: Recipe):
 def cmd_train(args) -> int:
     import torch
 
-    from ..bench import machine_info
     from ..models.registry import build_model
+    from ..runtime import machine_info
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -239,7 +239,7 @@ def register(sub) -> None:
     sp.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                     help="auto: mixed precision on CUDA, float32 on the CPU; bf16: bfloat16 autocast on any device "
                          "(about 1.5-2.4x faster steps on CPUs with AMX/AVX512-BF16: "
-                         "benchmarks/bench_train_step.py); weights, optimiser and losses stay float32")
+                         "lab/benchmarks/bench_train_step.py); weights, optimiser and losses stay float32")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--threads", type=int, help="torch CPU threads")
     sp.add_argument("--device", default="auto")

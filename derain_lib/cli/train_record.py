@@ -37,7 +37,7 @@ def run_record(args, r, data, trainer, hist, *, date0: str, resumed_at: int, par
 
     The CPU time is the trainer's own count, which covers the whole run (a resumed run's checkpoint carries the
     time before its resume)."""
-    from ..bench import machine_info
+    from ..runtime import machine_info
 
     info = {
         "command": command,

@@ -19,7 +19,7 @@ def cmd_promote(args) -> int:
     dst = promote_weights(args.src, args.name, args.summary, out_dir=args.out_dir)
     info = read_metadata(dst)["info"]
     print(f"{args.src} -> {dst} (+ .json): {info['steps']:,} steps, {info['train_seconds'] / 3600:.2f} h over "
-          f"{len(info['lineage'])} run(s); score it with 'python -m derain_lib scoreboard --write --check'")
+          f"{len(info['lineage'])} run(s); score it with 'python -m lab scoreboard --write --check'")
     return 0
 
 

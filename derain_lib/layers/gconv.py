@@ -75,7 +75,7 @@ def rotate_filter_bank_p4(weight: torch.Tensor) -> torch.Tensor:
     return bank.reshape(c_out * N_ROT, c_in * s, k1, k2)
 
 
-class _P4ConvBase(nn.Module):
+class P4ConvBase(nn.Module):
     """Shared machinery: parameters, bias per regular channel, and the cached expanded filter bank.
 
     The cache is used only in eval mode and only when no gradient must flow to the weight (inference);
@@ -144,7 +144,7 @@ class _P4ConvBase(nn.Module):
                 f"bias={self.bias is not None}")
 
 
-class P4ConvZ2(_P4ConvBase):
+class P4ConvZ2(P4ConvBase):
     """Plane -> p4 group convolution (Eq. 2): (B, C_in, H, W) -> (B, C_out, 4, H, W).
 
     Parameters: ``C_out * C_in * k * k`` weights + ``C_out`` biases (the same count as a plain conv with
@@ -162,7 +162,7 @@ class P4ConvZ2(_P4ConvBase):
         return self._conv(x)  # (B, C_out, 4, H, W)
 
 
-class P4ConvP4(_P4ConvBase):
+class P4ConvP4(P4ConvBase):
     """p4 -> p4 group convolution (Eq. 3): (B, C_in, 4, H, W) -> (B, C_out, 4, H, W).
 
     Parameters: ``C_out * C_in * 4 * k * k`` weights + ``C_out`` biases.

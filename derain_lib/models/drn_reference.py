@@ -15,7 +15,7 @@ Their code concatenates the rainy input *first* (``torch.cat((input, x), 1)``), 
 :class:`~derain_lib.models.drn.DRN`'s order.  ``concat="x_first"`` builds the other order (``cat((x, input))``),
 which a modified copy of their code might use; :mod:`derain_lib.convert` converts either.
 
-API (used by ``benchmarks/bench_drn.py``, notebook 02 and the tests)::
+API (used by ``lab/benchmarks/bench_drn.py``, notebook 02 and the tests)::
 
     ref = AuthorsDRN(stages=7, recursions=7)      # untrained, the authors' module layout
     ref = from_drn(model)                          # copy of our DRN's weights, eval mode

@@ -55,16 +55,22 @@ def model_class(name: str) -> type:
     return _lookup(name)[1]
 
 
+class ConfigError(TypeError, ValueError):
+    """A config key the architecture does not have (a ``TypeError``, as for a bad keyword, and a ``ValueError``,
+    as for any bad value a user typed)."""
+
+
 def build_model(name: str, **config: Any):
     """Build architecture ``name`` with the paper's defaults, overridden by ``config``.
 
-    Unknown config keys raise ``TypeError`` naming the valid ones (a typo must not be ignored silently).
+    Unknown config keys raise :class:`ConfigError` (a ``TypeError``) naming the valid ones (a typo must not be
+    ignored silently).
     """
     _, cls = _lookup(name)
     fields = {f.name for f in dataclasses.fields(cls.Config)}
     unknown = sorted(set(config) - fields)
     if unknown:
-        raise TypeError(f"{name}: unknown config key(s) {unknown}; valid keys: {sorted(fields)}")
+        raise ConfigError(f"{name}: unknown config key(s) {unknown}; valid keys: {sorted(fields)}")
     model = cls(cls.Config(**config))
     model.arch = name
     return model
