@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from helpers import TinyNet
 
 from derain_lib.checkpoint import load_model, read_metadata, save_weights, weights_path
-from derain_lib.infer import derain, run_model
+from derain_lib.infer import AUTO_TILE_PIXELS, DEFAULT_OVERLAP, DEFAULT_TILE, derain, plan_tiles, run_model
 from derain_lib.losses import l2, mean_cov_matching, neg_ssim, ssim_torch, stage_weighted
 from derain_lib.models.registry import build_model, list_models
 from derain_lib.train import Trainer
@@ -179,6 +179,74 @@ def test_tiling_equals_whole_image(scale):
     tiled = run_model(net, x, tile=40, overlap=8)  # overlap >= receptive field: exact
     assert whole.shape == (1, 3, 101 * scale, 77 * scale)
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (37, 53), (1024, 1024), (833, 841), (1025, 1024), (1031, 1041),
+                                  (2000, 1501), (4000, 6000)])
+def test_plan_tiles_covers_every_pixel(h, w):
+    """The default policy: one pass up to AUTO_TILE_PIXELS, else DEFAULT_TILE tiles that cover the image, each
+    inside it, neighbours overlapping by DEFAULT_OVERLAP or more; ``pixels`` is the sum of the tile areas."""
+    plan = plan_tiles(h, w)
+    assert (plan.height, plan.width) == (h, w)
+    if h * w <= AUTO_TILE_PIXELS:
+        assert not plan.tiled and plan.origins == ((0, 0),) and plan.pixels == h * w
+        assert plan.describe() == "whole image"
+        return
+    assert (plan.tile, plan.overlap) == (DEFAULT_TILE, DEFAULT_OVERLAP) and plan.tiled
+    covered = np.zeros((h, w), np.uint8)
+    area = 0
+    for y, x in plan.origins:
+        assert 0 <= y and 0 <= x and y + min(plan.tile, h) <= h and x + min(plan.tile, w) <= w
+        covered[y:y + plan.tile, x:x + plan.tile] += 1
+        area += min(plan.tile, h) * min(plan.tile, w)
+    assert covered.min() >= 1 and plan.pixels == area == covered.sum() > h * w
+    for axis in (0, 1):
+        starts = sorted({o[axis] for o in plan.origins})
+        assert np.all(np.diff(starts) <= plan.tile - plan.overlap)
+    assert len(plan.origins) == len({o[0] for o in plan.origins}) * len({o[1] for o in plan.origins})
+
+
+def test_plan_tiles_options():
+    assert not plan_tiles(3000, 3000, tile=0).tiled                 # 0: never tile
+    assert not plan_tiles(100, 90, tile=128).tiled                  # fits in one tile: one pass
+    plan = plan_tiles(100, 90, tile=40, overlap=8)
+    assert (plan.tile, plan.overlap, plan.tiled) == (40, 8, True) and plan.describe() == "40 px tiles, 8 px overlap"
+
+    class Multiple8:
+        tile_multiple = 8
+
+    assert plan_tiles(100, 90, Multiple8(), tile=45).tile == 40     # rounded down to the model's multiple
+    assert plan_tiles(100, 90, Multiple8(), tile=5, overlap=4).tile == 8
+    with pytest.raises(ValueError, match="overlap"):
+        plan_tiles(100, 90, tile=40, overlap=40)
+    with pytest.raises(ValueError):
+        plan_tiles(100, 90, tile=-1)
+    with pytest.raises(ValueError):
+        plan_tiles(0, 90)
+
+
+def test_derain_follows_the_plan(tiny_net, photo):
+    """derain() and run_model() run what plan_tiles() says: a given plan and the same tile/overlap agree."""
+    from derain_lib.io import to_tensor, to_uint8
+
+    img = photo[:61, :67]
+    plan = plan_tiles(*img.shape[:2], tiny_net, tile=32, overlap=8)
+    assert plan.tiled and len(plan.origins) == 9
+    by_plan = to_uint8(run_model(tiny_net, to_tensor(img), plan=plan))
+    np.testing.assert_array_equal(derain(img, tiny_net, tile=32, overlap=8), by_plan)
+    with pytest.raises(ValueError, match="plan is for"):
+        run_model(tiny_net, to_tensor(photo[:60, :67]), plan=plan)
+
+
+def test_cli_derain_tile_options():
+    from derain_lib.cli import build_parser
+
+    args = build_parser().parse_args(["derain", "x.png", "--tile", "256", "--overlap", "16"])
+    assert (args.tile, args.overlap) == (256, 16)
+    args = build_parser().parse_args(["derain", "x.png"])
+    assert (args.tile, args.overlap) == (None, DEFAULT_OVERLAP)  # None: plan_tiles' default policy
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["derain", "x.png", "--tile", "-1"])
 
 
 def test_derain_any_input(tiny_net, photo):

@@ -1,13 +1,25 @@
 """``list``, ``derain``, ``eval`` and ``synth``: use the models and the rain synthesizer."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
 from ..backends import add_backend_argument
+from ..infer import AUTO_TILE_PIXELS, DEFAULT_OVERLAP, DEFAULT_TILE
 from .common import add_model_options, expand_inputs, load_model_from_args, positive_int
+
+
+def non_negative_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {s}")
+    return v
 
 
 def cmd_list(args) -> int:
@@ -40,7 +52,8 @@ def cmd_derain(args) -> int:
     for f in files:
         try:
             t0 = time.perf_counter()
-            out = derain(f, model, tile=args.tile, backend=args.backend, threads=args.threads)
+            out = derain(f, model, tile=args.tile, overlap=args.overlap, backend=args.backend,
+                         threads=args.threads)
             dst = save_image(out, out_dir / (f.stem + "." + args.format))
             print(f"{f} -> {dst} ({out.shape[1]}x{out.shape[0]}, {time.perf_counter() - t0:.2f} s)")
         except (ImageError, ValueError, OSError) as e:
@@ -100,7 +113,11 @@ def register(sub) -> None:
     sp = sub.add_parser("derain", help="derain image files or folders")
     sp.add_argument("inputs", nargs="+", help="image files and/or folders")
     sp.add_argument("--output", "-o", default="derained", help="output folder (default: derained/)")
-    sp.add_argument("--tile", type=int, default=None, help="tile size (default: auto above 1 MP; 0 = never)")
+    sp.add_argument("--tile", type=non_negative_int, default=None,
+                    help=f"tile size in pixels (default: {DEFAULT_TILE} above {AUTO_TILE_PIXELS / 1e6:.2g} MP, "
+                         "the policy of derain_lib.infer.plan_tiles; 0 = never tile)")
+    sp.add_argument("--overlap", type=non_negative_int, default=DEFAULT_OVERLAP,
+                    help=f"overlap of neighbouring tiles in pixels (default {DEFAULT_OVERLAP})")
     sp.add_argument("--format", default="png", choices=["png", "jpg", "tif", "bmp", "webp"])
     add_backend_argument(sp)
     sp.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: torch's setting)")
@@ -111,7 +128,8 @@ def register(sub) -> None:
     sp.add_argument("--data", nargs="+", required=True, help="dataset names under the data root, or folders")
     sp.add_argument("--input-only", action="store_true", help="score only the rainy inputs")
     sp.add_argument("--max-images", type=positive_int)
-    sp.add_argument("--tile", type=int, default=None)
+    sp.add_argument("--tile", type=non_negative_int, default=None,
+                    help="tile size in pixels (default: the policy of derain_lib.infer.plan_tiles; 0 = never tile)")
     sp.add_argument("--save", help="folder for the derained images")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp.add_argument("--per-image", action="store_true", help="with --json, include per-image rows")
