@@ -8,8 +8,9 @@ then stored as lossless PNG.  So every ``NAME_rainy.png`` / ``NAME_clean.jpg`` p
 difference between the two decoded images is the synthetic rain, and PSNR/SSIM against the clean file measure
 exactly what a model removed.
 
-The demo (``demo_app.py``) and the tests use these files; ``python -m derain_lib.examples`` rebuilds them into
-``assets/examples/`` (a few hundred KB in all).
+The demo (``demo_app.py``) and the tests use these files.  They live inside the package, in
+``derain_lib/example_images/`` (package data, a few hundred KB in all), so that an installed wheel has them too;
+``python -m derain_lib.examples`` rebuilds them there (or into ``--out``).
 
 :func:`real_examples` lists *real* rainy photos from the shared data root (``real_rainy/``, ``real_rainy_more/``;
 never copied into the project), which the demo offers first when they are present: the photos that
@@ -26,9 +27,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .paths import ASSETS_DIR
+from .paths import PACKAGE_DIR
 
-EXAMPLES_DIR = ASSETS_DIR / "examples"
+# Package data (see [tool.setuptools.package-data] in pyproject.toml): found the same way in a checkout and in an
+# installed wheel.  Not "examples/": that name would clash with this module.
+EXAMPLES_DIR = PACKAGE_DIR / "example_images"
 LONG_SIDE = 320
 JPEG_QUALITY = 92
 
@@ -154,7 +157,7 @@ def demo_examples(folder: str | Path = EXAMPLES_DIR, root: str | Path | None = N
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(EXAMPLES_DIR), help="output folder (default: assets/examples)")
+    ap.add_argument("--out", default=str(EXAMPLES_DIR), help="output folder (default: the package's example_images/)")
     ap.add_argument("--long-side", type=int, default=LONG_SIDE)
     args = ap.parse_args(argv)
     for p in build_examples(args.out, args.long_side):
