@@ -20,31 +20,18 @@ Tabs
 This file parses the command line and launches; the interface lives in the ``derain_demo`` package (settings,
 model bank, picker, handlers, tabs), and reading images, rain synthesis, inference (with tiling) and metrics
 in ``derain_lib``. Every event has an explicit ``api_name`` so the app is scriptable with
-``gradio_client`` (see tests/test_demo.py). ``launch()`` runs only under ``__main__``: ``build_demo()`` returns
-the ``gr.Blocks`` for tests and for embedding.
+``gradio_client`` (see tests/test_demo.py). ``launch()`` runs only under ``__main__``: for tests and embedding,
+``derain_demo.build_demo()`` returns the ``gr.Blocks``.
 """
 from __future__ import annotations
 
 import argparse
 
-from derain_demo import (
-    DEFAULT_MAX_MEGAPIXELS,
-    DEFAULT_WORK_MEGAPIXELS,
-    METRIC_HEADERS,
-    QUEUE_SIZE,
-    DerainApp,
-    ModelBank,
-    Picker,
-    build_demo,
-    launch_kwargs,
-    load_scoreboard,
-)
+from derain_demo import DEFAULT_MAX_MEGAPIXELS, DEFAULT_WORK_MEGAPIXELS, QUEUE_SIZE, build_demo, launch_kwargs
 from derain_lib import checkpoint
 from derain_lib.backends import BACKENDS
 
-# what tests, notebooks and embedding code import from here
-__all__ = ["METRIC_HEADERS", "QUEUE_SIZE", "DerainApp", "ModelBank", "Picker", "build_demo", "launch_kwargs",
-           "load_scoreboard", "main", "parse_args"]
+__all__ = ["main", "parse_args"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

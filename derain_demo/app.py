@@ -2,56 +2,56 @@
 from __future__ import annotations
 
 import atexit
-import html
+import hashlib
 import math
+import re
 import shutil
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from derain_lib import infer, rain
+from derain_lib import infer, metrics, rain
 from derain_lib import io as dio
 from derain_lib.backends import BACKENDS, available_backends, require_backend
 
-from .config import (
-    METRIC_NOTE,
-    OVERLAP,
-    STAGES_MAX_PIXELS,
-    TILE,
-    TILE_ABOVE,
-)
-from .helpers import (
-    Results,
-    _digest,
-    _metric_row,
-    _resize,
-    _safe_name,
-    _user_error,
-)
+from .config import METRIC_NOTE, RESULT_CACHE, STAGES_MAX_PIXELS
+from .errors import user_error
 from .model_bank import ModelBank
+from .picker import Picker
+
+__all__ = ["DerainApp"]
 
 
 class DerainApp:
-    """Event handlers; one instance per ``build_demo`` call."""
+    """Event handlers; one instance per ``build_demo`` call.
 
-    def __init__(self, bank: ModelBank, max_pixels: int, work_pixels: int, backend: str = "torch"):
+    ``picker``: the model table (default: one without latency or scoreboard figures); ``examples``: what the
+    Derain tab offers, as ``derain_lib.examples.demo_examples`` returns it (``(kind, [(photo, clean, title)])``).
+    """
+
+    def __init__(self, bank: ModelBank, max_pixels: int, work_pixels: int, backend: str = "torch",
+                 picker: Picker | None = None, examples: tuple[str, list] = ("synthetic", [])):
         self.bank = bank
         self.backend = backend          # the default of the Backend dropdown (derain_lib.backends)
         # ONNX Runtime and OpenVINO run on the CPU only: with the models on a GPU, PyTorch is the one choice
         self.backends = available_backends() if bank.device.type == "cpu" else ["torch"]
         self.max_pixels = int(max_pixels)
         self.work_pixels = int(work_pixels)
-        self.results = Results()
+        self.picker = picker if picker is not None else Picker(bank, None, None)
+        self.examples_kind, self.derain_examples = examples[0], list(examples[1])
+        self.results = _Results()
         self.tmp_root = Path(tempfile.mkdtemp(prefix="derain_demo_"))  # PNG downloads; removed at exit
         atexit.register(shutil.rmtree, self.tmp_root, True)
 
     # -- reading and sizing ------------------------------------------------------------------------------------
     def read(self, src, what: str = "image") -> np.ndarray:
         if src is None or (isinstance(src, str) and not src):
-            raise _user_error(f"Please upload {what} first (or pick an example).")
+            raise user_error(f"Please upload {what} first (or pick an example).")
         try:
             return dio.read_image(src, max_pixels=self.max_pixels)
         except dio.ImageError as err:  # name the user's file, not Gradio's temporary copy of it
@@ -68,12 +68,9 @@ class DerainApp:
         return max(8, int(w * s)), max(8, int(h * s))
 
     def processed_pixels(self, w: int, h: int) -> int:
-        """Pixels the models see for a ``w`` x ``h`` working image: tiles overlap, so tiling costs a little more."""
-        if h * w <= TILE_ABOVE:
-            return w * h
-        ny = len(infer._starts(h, TILE, TILE - OVERLAP))
-        nx = len(infer._starts(w, TILE, TILE - OVERLAP))
-        return ny * min(TILE, h) * nx * min(TILE, w)
+        """Pixels the models see for a ``w`` x ``h`` working image: tiles overlap, so tiling costs a little more.
+        The plan is the library's (``infer.plan_tiles``), the one :meth:`run` and the command line follow."""
+        return infer.plan_tiles(h, w).pixels
 
     def photo_work_size(self, payload, full_res: bool) -> tuple[int, int] | None:
         """(W, H) at which the chosen photo (a raw upload payload or a path) will be processed; None if unknown."""
@@ -103,13 +100,13 @@ class DerainApp:
         backend = backend or self.backend
         here = ", ".join(self.backends)
         if backend not in BACKENDS:
-            raise _user_error(f"Unknown backend {backend!r}: choose one of {here}.")
+            raise user_error(f"Unknown backend {backend!r}: choose one of {here}.")
         try:
             require_backend(backend)
         except ImportError as err:
-            raise _user_error(f"{err}. Available here: {here}.", title="Backend not installed") from None
+            raise user_error(f"{err}. Available here: {here}.", title="Backend not installed") from None
         if backend not in self.backends:
-            raise _user_error(f"Backend {backend!r} runs on the CPU but this demo's models are on "
+            raise user_error(f"Backend {backend!r} runs on the CPU but this demo's models are on "
                               f"`{self.bank.device}`: start it with --device cpu to use it. Available here: {here}.")
         return backend
 
@@ -117,16 +114,17 @@ class DerainApp:
         """(output uint8, seconds, [(stage image, caption)], how). Tiled when large; cached per backend."""
         backend = self.check_backend(backend)
         h, w = img.shape[:2]
-        tile = TILE if h * w > TILE_ABOVE else 0
         digest = _digest(img)
         hit = self.results.get((digest, name, backend))
         cached = hit is not None
         if hit is None:
             model = self.bank.get(name)
+            plan = infer.plan_tiles(h, w, model)  # the library's default policy, as in the command line
             t0 = time.perf_counter()
-            out = infer.derain(img, model, tile=tile, overlap=OVERLAP, max_pixels=self.max_pixels, backend=backend)
+            out = infer.derain(img, model, tile=plan.tile, overlap=plan.overlap, max_pixels=self.max_pixels,
+                               backend=backend)
             secs = time.perf_counter() - t0
-            how = f"{TILE} px tiles, {OVERLAP} px overlap" if tile else "whole image"
+            how = plan.describe()
             hit = (out, secs, how if backend == "torch" else f"{how}, {backend}")
             self.results.put((digest, name, backend), hit)
         out, secs, how = hit
@@ -161,7 +159,7 @@ class DerainApp:
         names = [names] if isinstance(names, str) else list(names or [])
         bad = [n for n in names if n not in allowed]
         if bad:
-            raise _user_error(f"Unknown model(s) {bad}. Available: {', '.join(allowed) or 'none'}.")
+            raise user_error(f"Unknown model(s) {bad}. Available: {', '.join(allowed) or 'none'}.")
         return names
 
     # -- Derain tab ---------------------------------------------------------------------------------------------
@@ -169,10 +167,10 @@ class DerainApp:
         names = self._selected(names, self.bank.derain_names)
         backend = self.check_backend(backend)
         if not self.bank.derain_names:
-            raise _user_error("No trained deraining weights are shipped yet, so there is nothing to run here. "
+            raise user_error("No trained deraining weights are shipped yet, so there is nothing to run here. "
                               "The Synthesize tab still adds rain and measures it.")
         if not names:
-            raise _user_error("Choose at least one model.")
+            raise user_error("Choose at least one model.")
         img = self.read(src, "a rainy photo")
         work, note = self.fit(img, full_res)
         stem = _safe_name(Path(src).stem if isinstance(src, str) else "image")
@@ -204,7 +202,7 @@ class DerainApp:
         img = self.read(src, "the rainy photo (in the Derain tab)")
         ref = self.read(ref_src, "the clean reference")
         if ref.shape != img.shape:
-            raise _user_error(f"The reference is {ref.shape[1]}x{ref.shape[0]} but the rainy photo is "
+            raise user_error(f"The reference is {ref.shape[1]}x{ref.shape[0]} but the rainy photo is "
                               f"{img.shape[1]}x{img.shape[0]}: they must be the same picture at the same size.")
         work, note = self.fit(img, full_res)
         if work.shape != img.shape:
@@ -267,18 +265,18 @@ class DerainApp:
 
     def derain_sr(self, src, name, ref_src, backend: str | None = None):
         if not self.bank.sr_names:
-            raise _user_error("No joint derain + super-resolution weights (derain_sr-*) are shipped yet. Train them "
+            raise user_error("No joint derain + super-resolution weights (derain_sr-*) are shipped yet. Train them "
                               "with `python -m derain_lib train derain_sr ...`; this tab works as soon as the file "
                               "is in derain_lib/weights/.")
         if not name:
-            raise _user_error("Choose a derain + SR model.")
+            raise user_error("Choose a derain + SR model.")
         self._selected(name, self.bank.sr_names)
         backend = self.check_backend(backend)
         img = self.read(src, "a low-resolution rainy photo")
         s = self.bank.scale(name)
         h, w = img.shape[:2]
         if h * w * s * s > self.max_pixels:
-            raise _user_error(f"x{s} of {w}x{h} would be {w * s}x{h * s}, above this demo's limit of "
+            raise user_error(f"x{s} of {w}x{h} would be {w * s}x{h * s}, above this demo's limit of "
                               f"{self.max_pixels / 1e6:.1f} MP. Use a smaller photo.")
         out, secs, _, _ = self.run(name, img, backend=backend)
         bicubic = _resize(img, (out.shape[1], out.shape[0]), method="bicubic")
@@ -298,17 +296,51 @@ class DerainApp:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-def _no_weights_message(bank: ModelBank) -> str:
-    lines = []
-    shipped = [n for n in bank.derain_names if n in bank.weights]
-    if not shipped:
-        lines.append("**No trained deraining weights are shipped in `derain_lib/weights/` yet.** The Derain and "
-                     "Measure tabs need them; the **Synthesize** tab still adds rain and measures the rainy image. "
-                     "Train one with `python -m derain_lib train MODEL ...` (see the notebooks).")
-        others = [n for n in bank.derain_names if n not in bank.weights]
-        if others:
-            lines.append("Offered instead (not trained on rain, for trying the page only): "
-                         + ", ".join(f"`{n}`" for n in others) + ".")
-    for name, err in bank.broken.items():
-        lines.append(f"Weight file `{name}` could not be read and is hidden: {html.escape(err)}")
-    return "\n\n".join(lines)
+def _safe_name(text: str) -> str:
+    """A file-name-safe version of ``text`` (download names)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "image"
+
+
+def _digest(img: np.ndarray) -> str:
+    return hashlib.sha1(img.tobytes() + str(img.shape).encode()).hexdigest()
+
+
+def _fmt(x: float, nd: int) -> float | str:
+    return "inf" if math.isinf(x) else round(float(x), nd)
+
+
+def _metric_row(label: str, pred: np.ndarray, ref: np.ndarray) -> list:
+    return [label,
+            _fmt(metrics.psnr(pred, ref, y_channel=True), 2), _fmt(metrics.ssim(pred, ref, y_channel=True), 4),
+            _fmt(metrics.psnr(pred, ref, y_channel=False), 2), _fmt(metrics.ssim(pred, ref, y_channel=False), 4)]
+
+
+_RESAMPLE = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BICUBIC}
+
+
+def _resize(img: np.ndarray, size: tuple[int, int], method: str = "lanczos") -> np.ndarray:
+    """Resize a uint8 RGB image to ``size`` = (W, H): Lanczos to shrink, bicubic for the SR baseline."""
+    return np.asarray(Image.fromarray(img).resize(size, _RESAMPLE[method]))
+
+
+class _Results:
+    """LRU cache of model outputs: ``(image digest, model, mode) -> (output, seconds, stages)``."""
+
+    def __init__(self, size: int = RESULT_CACHE):
+        self.size = size
+        self._d: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key]
+        return None
+
+    def put(self, key, value):
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)

@@ -1,22 +1,19 @@
-"""Settings of the demo: size limits, tiling, caches, the files it reads its figures from, and its look."""
+"""Settings of the demo: size limits, caches, and its look.
+
+Tiling is not a setting of the demo: it runs every model through ``derain_lib.infer.plan_tiles``, the policy of the
+library and the command line; the figures it shows come from ``derain_lib.reports``.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 import gradio as gr
 
-from derain_lib.paths import WEIGHTS_DIR
-
 DEFAULT_MAX_MEGAPIXELS = 16.0    # per-request limit: larger uploads are refused with a message (--max-size)
 DEFAULT_WORK_MEGAPIXELS = 1.0    # above this, images are downscaled (with a visible note) unless "full resolution"
-TILE = 512                       # tile size (pixels) for images larger than TILE_ABOVE pixels
-TILE_ABOVE = 768 * 768
-OVERLAP = 32
 STAGES_MAX_PIXELS = 768 * 768    # stage-by-stage outputs need one untiled forward: only for images up to this size
 RESULT_CACHE = 48                # (image, model, mode) -> output, so Measure reuses what Derain computed
 QUEUE_SIZE = 16
-SCOREBOARD_FILE = WEIGHTS_DIR / "scoreboard.json"   # quality figures (python -m derain_lib scoreboard --write)
-LATENCY_FILE = WEIGHTS_DIR / "latency.json"         # measured seconds (python -m derain_lib bench --write)
 FALLBACK_DEFAULT = "msnet-semi"  # preselected when the scoreboard names no model for real photos
 RECOMMENDED_TAGS = {"real_photos": "recommended for real photos", "heavy": "best on heavy rain (Rain100H)",
                     "light": "best on light rain (Rain100L)"}

@@ -1,18 +1,18 @@
 """The weights the demo offers, loaded once and cached, with what their sidecars say about them."""
 from __future__ import annotations
 
-import json
 import re
 import threading
 from pathlib import Path
 from typing import Any
 
-from derain_lib import checkpoint
+from derain_lib import checkpoint, reports
+from derain_lib.models import registry
+from derain_lib.runtime import resolve_device
 
-from .config import (
-    SCOREBOARD_FILE,
-)
-from .helpers import _user_error
+from .errors import user_error
+
+__all__ = ["ModelBank"]
 
 
 class ModelBank:
@@ -24,23 +24,25 @@ class ModelBank:
 
     def __init__(self, weights: list[str] | None = None, extra: dict[str, Any] | None = None,
                  device: str = "auto"):
-        self.device = checkpoint.resolve_device(device)
+        self.device = resolve_device(device)
         self.weights = list(checkpoint.list_weights() if weights is None else weights)
         self._models: dict[str, Any] = {}
         self._meta: dict[str, dict] = {}
         self._lock = threading.Lock()
         for name in self.weights:
             try:
-                self._meta[name] = checkpoint.read_metadata(checkpoint.weights_path(name))
+                meta = checkpoint.read_metadata(checkpoint.weights_path(name))
+                meta["scale"] = _config_scale(meta["arch"], meta["config"])
             except Exception as err:  # noqa: BLE001  a broken file must not take the demo down: list it as unusable
-                self._meta[name] = {"arch": "?", "config": {}, "info": {}, "error": str(err)}
-            self._meta[name]["sidecar"] = _read_sidecar(name)
+                meta = {"arch": "?", "config": {}, "info": {}, "scale": 1, "error": str(err)}
+            meta["sidecar"] = reports.read_sidecar(name)
+            self._meta[name] = meta
         for name, model in (extra or {}).items():
             model = model.to(self.device).eval()
             self._models[name] = model
             self._meta[name] = {"arch": getattr(model, "arch", type(model).__name__),
                                 "config": {}, "info": {"note": "in-memory model"}, "sidecar": {},
-                                "in_memory": True}
+                                "scale": int(getattr(model, "scale", 1)), "in_memory": True}
 
     @property
     def names(self) -> list[str]:
@@ -50,10 +52,8 @@ class ModelBank:
         return self._meta[name]["arch"]
 
     def scale(self, name: str) -> int:
-        cfg = self._meta[name].get("config", {})
-        if name in self._models:
-            return int(getattr(self._models[name], "scale", 1))
-        return int(cfg.get("scale", 2 if self.arch(name) == "derain_sr" else 1))
+        """The model's upscaling factor (1: pure deraining), from its stored architecture and config."""
+        return self._meta[name]["scale"]
 
     def is_sr(self, name: str) -> bool:
         return self.arch(name) == "derain_sr" or self.scale(name) > 1
@@ -74,7 +74,7 @@ class ModelBank:
         with self._lock:
             if name not in self._models:
                 if name not in self._meta:
-                    raise _user_error(f"Unknown model {name!r}. Available: {', '.join(self.names) or 'none'}.")
+                    raise user_error(f"Unknown model {name!r}. Available: {', '.join(self.names) or 'none'}.")
                 self._models[name] = checkpoint.load_model(name, device=self.device)
             return self._models[name]
 
@@ -129,25 +129,9 @@ class ModelBank:
         return "; ".join(bits)
 
 
-def _read_sidecar(name: str) -> dict:
-    """The JSON next to a weight file (``NAME.json``: written by ``train``), or {} when absent or unreadable."""
-    try:
-        path = checkpoint.weights_path(name).with_suffix(".json")
-        data = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def load_scoreboard(path: str | Path | None = SCOREBOARD_FILE) -> dict | None:
-    """``scoreboard.json`` (``python -m derain_lib scoreboard --write``), or None when absent or unreadable."""
-    if path is None:
-        return None
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("rows", []), list) else None
-
-
-# ----------------------------------------------------------------------------------------------------------------
+def _config_scale(arch: str, config: dict) -> int:
+    """The scale a model of ``arch`` built from ``config`` has: its config's ``scale``, else the class's own
+    (``derain_lib.models.registry``'s contract); an unknown architecture or config key raises, as loading would."""
+    cls = registry.model_class(arch)
+    cfg = cls.Config(**config)
+    return int(getattr(cfg, "scale", getattr(cls, "scale", 1)))

@@ -3,17 +3,16 @@ from __future__ import annotations
 
 import html
 
-from derain_lib import bench
+from derain_lib import reports
 
-from .config import (
-    FALLBACK_DEFAULT,
-    RECOMMENDED_TAGS,
-    SCORE_SETS,
-)
-from .helpers import (
-    _secs,
-)
+from .config import FALLBACK_DEFAULT, RECOMMENDED_TAGS, SCORE_SETS
 from .model_bank import ModelBank
+
+__all__ = ["Picker"]
+
+
+def _secs(t: float) -> str:
+    return f"{t:.2f} s" if t < 10 else f"{t:.0f} s"
 
 
 class Picker:
@@ -50,7 +49,7 @@ class Picker:
     # -- expected time ----------------------------------------------------------------------------------------
     def latency_row(self, name: str) -> tuple[dict | None, str]:
         """(latency row, the measured weight it comes from): the weight itself, or one of the same arch + config."""
-        row = bench.latency_row(self.latency, self.bank.label(name), self.bank.arch(name),
+        row = reports.latency_row(self.latency, self.bank.label(name), self.bank.arch(name),
                                 self.bank.config(name) or None)
         return row, (row or {}).get("weights", "")
 
@@ -67,7 +66,7 @@ class Picker:
         if pixels is None:
             secs = [row["seconds"].get(k) for k in self.latency["sizes"]]
             return " / ".join("n/a" if t is None else _secs(t) for t in secs) + as_
-        t = bench.expected_seconds(self.latency, row, pixels)
+        t = reports.expected_seconds(self.latency, row, pixels)
         return ("n/a" if t is None else _secs(t)) + as_
 
     # -- scoreboard ---------------------------------------------------------------------------------------------
@@ -136,15 +135,15 @@ class Picker:
     def caption(self) -> str:
         e = html.escape
         if self.latency is None:
-            t = "No <code>latency.json</code> yet (<code>python -m derain_lib bench --write</code>): no expected times."
+            t = "No <code>latency.json</code> yet (<code>python -m lab latency --write</code>): no expected times."
         else:
             la = (self.latency.get("load_avg") or {}).get("before")
-            t = (f"Expected times: measured with <code>python -m derain_lib bench</code> on "
+            t = (f"Expected times: measured with <code>python -m lab latency</code> on "
                  f"{e(str(self.latency.get('machine', '?')))}, {e(str(self.latency.get('threads', '?')))} threads"
                  + (f", load {la[0]:.1f}" if la else "") + f" ({e(str(self.latency.get('date', '')))}), scaled "
                  "by megapixels to the size that is processed; your machine will differ.")
         if self.board is None:
-            q = "No <code>scoreboard.json</code> yet (<code>python -m derain_lib scoreboard --write</code>): no scores."
+            q = "No <code>scoreboard.json</code> yet (<code>python -m lab scoreboard --write</code>): no scores."
         else:
             q = ("Y-PSNR in dB (BT.601 luma, as in the papers) from the scoreboard"
                  + (f" of {e(str(self.board.get('generated')))}" if self.board.get("generated") else "")

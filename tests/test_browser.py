@@ -60,24 +60,24 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def app_url():
-    import demo_app
-    from derain_lib import examples
+    from derain_demo import ModelBank, Picker, build_demo, launch_kwargs
+    from derain_lib import examples, reports
     from derain_lib.models.registry import build_model
 
     torch.set_num_threads(1)
     if not examples.example_pairs():
-        pytest.fail("assets/examples/ is empty: run `python -m derain_lib.examples`")
-    bank = demo_app.ModelBank(device="cpu")
+        pytest.fail(f"{examples.EXAMPLES_DIR} is empty: run `python -m derain_lib.examples`")
+    bank = ModelBank(device="cpu")
     # the model the page preselects (the scoreboard's pick for real photos, else msnet-semi), one experiment
     # weight (hidden behind the toggle) and one derain + SR weight: few models, so little CPU time
-    default = demo_app.Picker(bank, None, demo_app.load_scoreboard()).default
+    default = Picker(bank, None, reports.load_scoreboard()).default
     experiments = [n for n in bank.derain_names if bank.is_experiment(n)][:1]
     torch.manual_seed(0)
     extra = {} if default else {TINY: build_model("drn", stages=2, recursions=1, features=8).eval()}
-    demo = demo_app.build_demo(weights=[default] * bool(default) + experiments + bank.sr_names[:1],
-                               extra_models=extra, device="cpu", max_megapixels=4, work_megapixels=0.25)
+    demo = build_demo(weights=[default] * bool(default) + experiments + bank.sr_names[:1],
+                      extra_models=extra, device="cpu", max_megapixels=4, work_megapixels=0.25)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                            quiet=True, **demo_app.launch_kwargs())
+                            quiet=True, **launch_kwargs())
     name = default or TINY
     assert demo.derain_app.picker.default == name
     try:  # how many stage outputs the page should show for this model (0: single-stage)

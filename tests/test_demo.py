@@ -26,8 +26,9 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import demo_app
-from derain_lib import checkpoint, examples, paths
-from derain_lib.io import read_image
+from derain_demo import METRIC_HEADERS, QUEUE_SIZE, DerainApp, ModelBank, build_demo, launch_kwargs
+from derain_lib import checkpoint, examples, infer, paths
+from derain_lib.io import read_image, save_image
 from derain_lib.models.registry import build_model
 
 # gradio's queue uses pandas options that pandas 3 deprecates: not ours to fix
@@ -74,7 +75,7 @@ def free_port() -> int:
 
 def table_rows(value) -> dict[str, list]:
     """gradio_client returns a Dataframe as {'headers': [...], 'data': [[...], ...]}."""
-    assert value["headers"][:5] == demo_app.METRIC_HEADERS, value["headers"]
+    assert value["headers"][:5] == METRIC_HEADERS, value["headers"]
     return {row[0]: row[1:5] for row in value["data"]}
 
 
@@ -111,8 +112,8 @@ def reference_pair() -> tuple[Path, Path]:
 def served(tmp_path_factory):
     torch.set_num_threads(1)
     if not examples.example_pairs():
-        pytest.fail("assets/examples/ is empty: run `python -m derain_lib.examples`")
-    bank = demo_app.ModelBank(device="cpu")
+        pytest.fail(f"{examples.EXAMPLES_DIR} is empty: run `python -m derain_lib.examples`")
+    bank = ModelBank(device="cpu")
     shipped = bank.derain_names
     preferred = [n for n in shipped if n.startswith("drn")] or shipped
     weights = preferred[:1] + bank.sr_names[:1]
@@ -122,9 +123,9 @@ def served(tmp_path_factory):
     if not bank.sr_names:  # exercise the SR tab with a tiny untrained joint model until weights are shipped
         extra[TINY_SR] = build_model("derain_sr", scale=2, features=8, n_rcab=1, dense_layers=2,
                                      unet_features=4).eval()
-    demo = demo_app.build_demo(weights=weights, extra_models=extra, device="cpu",
+    demo = build_demo(weights=weights, extra_models=extra, device="cpu",
                                max_megapixels=MAX_MP, work_megapixels=WORK_MP)
-    kwargs = demo_app.launch_kwargs()
+    kwargs = launch_kwargs()
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                             quiet=True, **kwargs)
     client = Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")),
@@ -174,7 +175,7 @@ def test_api_names_are_explicit(served):
 def test_listens_on_loopback_only(served):
     assert served["url"].startswith("http://127.0.0.1:"), served["url"]
     assert not served["demo"].share
-    assert served["demo"]._queue.max_size == demo_app.QUEUE_SIZE  # a bounded request queue
+    assert served["demo"]._queue.max_size == QUEUE_SIZE  # a bounded request queue
 
 
 def test_command_line_defaults_are_safe():
@@ -285,8 +286,9 @@ def test_huge_image_is_refused_with_a_clear_message(served):
 
 def test_large_image_downscaled_with_note_or_tiled(served):
     rng = np.random.default_rng(0)
-    arr = (rng.random((771, 781, 3)) * 255).astype(np.uint8)  # 0.6 MP: above the 0.25 MP working size and the
-    # 768x768 tiling threshold; odd sizes
+    arr = (rng.random((1031, 1041, 3)) * 255).astype(np.uint8)  # 1.07 MP: above the 0.25 MP working size and
+    # the library's tiling threshold (infer.AUTO_TILE_PIXELS); odd sizes
+    assert infer.plan_tiles(*arr.shape[:2]).tiled
     path = served["tmp"] / "large.png"
     Image.fromarray(arr).save(path)
     md, got, _, _ = derain(served, path, [TINY])
@@ -296,10 +298,38 @@ def test_large_image_downscaled_with_note_or_tiled(served):
     md, got, _, _ = derain(served, path, [TINY], full_res=True)  # every pixel, in overlapping tiles
     before, after = got[TINY]
     np.testing.assert_array_equal(before, arr)
-    assert after.shape == arr.shape and "px tiles" in md
+    assert after.shape == arr.shape and infer.plan_tiles(*arr.shape[:2]).describe() in md
     expected = run_model(served["models"][TINY], arr)
     # tiles with a 32 px overlap: the tiny model's receptive field is smaller, so tiling changes (almost) nothing
     assert np.abs(after.astype(int) - expected.astype(int)).mean() < 0.5
+
+
+def test_demo_and_cli_process_the_same_pixels(tmp_path):
+    """A 0.7 MP photo through the demo and through ``python -m derain_lib derain``: both follow the library's
+    tiling policy (``infer.plan_tiles``), so even a model that pools over the whole image (DSEN's
+    squeeze-excitation) gives the same pixels, and the demo's cost estimate counts the pixels that are run."""
+    from derain_lib.cli import main as cli
+
+    torch.manual_seed(0)
+    model = build_model("dsen", channels=4, num_layers=1, kernel_size=3).eval()
+    with torch.no_grad():  # an untrained DSEN's rain layer is almost 0: make it (and what SE pools) visible
+        model.body.out.weight.normal_(0, 0.5)
+    weights = checkpoint.save_weights(model, tmp_path / "tiny-dsen.safetensors")
+    img = np.random.default_rng(0).integers(0, 256, (833, 841, 3), dtype=np.uint8)
+    img[:, :420] //= 4  # a dark half: a tile's statistics differ from the whole image's
+    photo = tmp_path / "photo.png"
+    save_image(img, photo)
+    assert cli(["derain", str(photo), "-o", str(tmp_path / "out"), "--model", str(weights), "--device", "cpu"]) == 0
+    by_cli = read_image(tmp_path / "out" / "photo.png")
+
+    app = DerainApp(ModelBank(weights=[str(weights)], device="cpu"), max_pixels=4 * 10**6, work_pixels=4 * 10**6)
+    by_demo, _, _, how = app.run(str(weights), img)
+    np.testing.assert_array_equal(by_demo, by_cli)
+    plan = infer.plan_tiles(*img.shape[:2])
+    assert how == plan.describe() == "whole image"
+    assert app.processed_pixels(img.shape[1], img.shape[0]) == plan.pixels == img.shape[0] * img.shape[1]
+    # the test can tell: 512 px tiles (the demo's former policy at this size) give other pixels
+    assert (infer.derain(img, model, tile=512) != by_cli).any()
 
 
 def _odd_inputs(tmp: Path) -> dict[str, tuple[Path, np.ndarray]]:

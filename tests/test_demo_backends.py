@@ -16,9 +16,9 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-import demo_app
-from derain_demo.config import TILE_ABOVE
+from derain_demo import DerainApp, ModelBank, build_demo, launch_kwargs
 from derain_lib.backends import available_backends
+from derain_lib.infer import plan_tiles
 from derain_lib.io import read_image, save_image
 from derain_lib.models.registry import build_model
 
@@ -46,12 +46,12 @@ def _without(monkeypatch, package: str):
 
 
 def _app(backend: str):
-    bank = demo_app.ModelBank(weights=[], extra={TINY: _tiny()}, device="cpu")
-    return demo_app.DerainApp(bank, max_pixels=10**7, work_pixels=10**7, backend=backend)
+    bank = ModelBank(weights=[], extra={TINY: _tiny()}, device="cpu")
+    return DerainApp(bank, max_pixels=10**7, work_pixels=10**7, backend=backend)
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
-@pytest.mark.parametrize("size", [(67, 91), (801, 1003)])        # odd sizes; the second is tiled (TILE_ABOVE)
+@pytest.mark.parametrize("size", [(67, 91), (1101, 961)])  # odd sizes; the second is above 1 MP: tiled
 def test_backend_gives_the_torch_pixels(backend, size):
     if backend not in available_backends():
         pytest.skip(f"{backend} is not installed (optional)")
@@ -65,19 +65,22 @@ def test_backend_gives_the_torch_pixels(backend, size):
     assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
     assert np.mean(out != ref) < 1e-3
     assert backend in how and "onnx" not in how_ref
-    assert ("tiles" in how) == (size[0] * size[1] > TILE_ABOVE)
+    plan = plan_tiles(*size)  # the library's policy, the one the command line follows
+    assert how.startswith(plan.describe()) and how_ref == plan.describe()
+    assert ("tiles" in how) == plan.tiled == (size == (1101, 961))
 
 
 def test_missing_backend_package_is_named(monkeypatch):
     _without(monkeypatch, "onnxruntime")
     with pytest.raises(ImportError, match="pip install onnxruntime"):
-        demo_app.build_demo(weights=[], device="cpu", backend="onnxruntime")
+        build_demo(weights=[], device="cpu", backend="onnxruntime")
 
 
 def test_dropdown_offers_only_importable_backends(monkeypatch):
     _without(monkeypatch, "openvino")
-    demo = demo_app.build_demo(weights=[], extra_models={TINY: _tiny()}, device="cpu")
+    demo = build_demo(weights=[], extra_models={TINY: _tiny()}, device="cpu")
     app = demo.derain_app
+    assert isinstance(app, DerainApp)
     assert app.backends == [b for b in ("torch", "onnxruntime") if b in available_backends()]
     dropdown = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "backend")
     assert [v for _, v in dropdown.choices] == app.backends and dropdown.value == "torch"
@@ -99,9 +102,9 @@ def _free_port() -> int:
 def served_tiny(tmp_path_factory):
     torch.set_num_threads(1)
     tiny = _tiny()
-    demo = demo_app.build_demo(weights=[], extra_models={TINY: tiny}, device="cpu")
+    demo = build_demo(weights=[], extra_models={TINY: tiny}, device="cpu")
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
-                            quiet=True, **demo_app.launch_kwargs())
+                            quiet=True, **launch_kwargs())
     client = Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")),
                     analytics_enabled=False)
     try:

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 from PIL import Image
 
 import demo_app
+from derain_demo import DerainApp, ModelBank, build_demo
 from derain_lib import checkpoint, examples
 from derain_lib.models.registry import build_model
 
@@ -23,7 +24,7 @@ TINY_SR = "tiny-derain_sr x2 (untrained)"
 
 def test_sr_tab_without_weights_says_so():
     """No joint derain + SR weights: the tab explains what to do instead of failing obscurely."""
-    app = demo_app.DerainApp(demo_app.ModelBank(weights=[], device="cpu"), max_pixels=10**6, work_pixels=10**6)
+    app = DerainApp(ModelBank(weights=[], device="cpu"), max_pixels=10**6, work_pixels=10**6)
     rainy, _, _ = examples.example_pairs()[0]
     with pytest.raises(gr.Error, match="No joint derain"):
         app.derain_sr(str(rainy), None, None)
@@ -61,7 +62,7 @@ def _scoreboard_file(tmp_path, rows, recommended):
 
 
 def _picker_demo(**kw):
-    demo = demo_app.build_demo(device="cpu", **kw)
+    demo = build_demo(device="cpu", **kw)
     return demo, demo.derain_app.picker
 
 
@@ -110,7 +111,7 @@ def test_picker_expected_time_scales_with_megapixels(tmp_path):
     assert picker.expected("msnet-semi", mid) == f"{1.0 + 3.0 * (mid - p0) / (p1 - p0):.2f} s"
     assert picker.expected("msnet-semi", 2 * p1) == "8.00 s"  # proportional above the largest measured size
     # the photo at hand: a 3 MP photo is processed at the 0.25 MP working size of this demo unless full-res
-    app = demo_app.DerainApp(demo_app.ModelBank(weights=[], device="cpu"), max_pixels=16 * 10**6,
+    app = DerainApp(ModelBank(weights=[], device="cpu"), max_pixels=16 * 10**6,
                              work_pixels=250_000)
     photo = tmp_path / "big.png"
     Image.new("RGB", (2000, 1500)).save(photo)
@@ -170,7 +171,7 @@ def test_picker_lists_a_users_weights_file(tmp_path):
     cfg = checkpoint.read_metadata(path)["config"]
     lat = _latency_file(tmp_path, [{"weights": "someone-drn", "arch": "drn", "config": cfg,
                                     "seconds": {"0.25MP": 0.5, "1MP": 2.0}}])
-    demo = demo_app.build_demo(weights=[str(path)], device="cpu", latency_file=lat, scoreboard_file=None)
+    demo = build_demo(weights=[str(path)], device="cpu", latency_file=lat, scoreboard_file=None)
     picker = demo.derain_app.picker
     (row,) = picker.rows(False)
     assert row["label"] == "my-drn" and row["for"] == "my own DRN"
@@ -186,7 +187,7 @@ def test_examples_are_real_photos_when_the_data_root_has_them(tmp_path, monkeypa
     monkeypatch.setenv("DERAIN_DATA", str(tmp_path / "nowhere"))
     kind, items = examples.demo_examples()
     assert kind == "synthetic" and len(items) == len(examples.example_pairs()) and all(c for _, c, _ in items)
-    demo = demo_app.build_demo(weights=[], device="cpu", latency_file=None, scoreboard_file=None)
+    demo = build_demo(weights=[], device="cpu", latency_file=None, scoreboard_file=None)
     assert demo.derain_app.examples_kind == "synthetic"
     # a data root with real rainy photos: those, without a clean reference
     root = tmp_path / "data"
@@ -196,7 +197,7 @@ def test_examples_are_real_photos_when_the_data_root_has_them(tmp_path, monkeypa
     monkeypatch.setenv("DERAIN_DATA", str(root))
     kind, items = examples.demo_examples()
     assert kind == "real" and items == [(root / rel, None, f"real photo: {title}")]
-    demo = demo_app.build_demo(weights=[], device="cpu", latency_file=None, scoreboard_file=None)
+    demo = build_demo(weights=[], device="cpu", latency_file=None, scoreboard_file=None)
     assert demo.derain_app.examples_kind == "real"
 
 
