@@ -19,7 +19,7 @@ pytest.importorskip("onnxscript")  # the torch.onnx (dynamo) exporter's dependen
 from onnx.reference import ReferenceEvaluator
 
 from derain_lib import build_model, list_weights, load_model
-from derain_lib.export import OPSET, export_onnx, graph_inputs, read_onnx_metadata
+from derain_lib.export import OPSET, export_module, export_onnx, graph_inputs, min_side, read_onnx_metadata
 from derain_lib.layers.gconv import rotate_p4
 from derain_lib.mser import mser_guidance
 
@@ -95,10 +95,45 @@ def test_same_architecture_reuses_the_trace_and_keeps_its_own_weights(tmp_path):
     assert read_onnx_metadata(pa)["fingerprint"] != read_onnx_metadata(pb)["fingerprint"]
 
 
+TINY = {
+    "drn": {"stages": 2, "recursions": 1, "features": 4},
+    "dsen": {"channels": 2, "num_layers": 1, "kernel_size": 3, "aggregation": "max"},
+    "sdsen": {"stages": 2, "channels": 2, "num_layers": 2, "kernel_size": 3},
+    "msnet": {"channels": 4, "units": 1, "match_blocks": 1},
+    "derain_sr": {"scale": 2, "features": 8, "n_rcab": 1, "rcab_reduction": 4, "stage1_features": 4,
+                  "dense_growth": 4, "dense_layers": 1, "unet_features": 4, "unet_depth": 2},
+}
+
+
+@pytest.mark.parametrize("arch", sorted(TINY))
+def test_each_model_exports_itself(arch):
+    """The graph module is the model's own ``graph_module()``, defined beside it, and computes the model's function
+    (in PyTorch, before any tracing); the exporter's inputs and smallest side are what the model declares."""
+    torch.manual_seed(0)
+    model = build_model(arch, **TINY[arch]).eval()
+    graph = export_module(model)
+    assert type(graph).__module__ == f"{type(model).__module__}_graph" and not graph.training
+    assert graph_inputs(model) == list(model.graph_inputs) and min_side(model) == model.graph_min_side
+    x = torch.rand(2, 3, 21, 26, generator=torch.Generator().manual_seed(1))
+    inputs = (x, mser_guidance(x, frac=model.config.mser_frac)) if "guidance" in graph_inputs(model) else (x,)
+    with torch.no_grad():
+        torch.testing.assert_close(graph(*inputs), model(x), atol=TOL, rtol=0)
+
+
+def test_graph_inputs_and_min_side():
+    assert graph_inputs(build_model("derain_sr", **TINY["derain_sr"])) == ["image", "guidance"]
+    assert graph_inputs(build_model("derain_sr", **TINY["derain_sr"], use_mser=False)) == ["image"]
+    assert graph_inputs(build_model("derain_sr", **TINY["derain_sr"], variant="ats+add")) == ["image", "guidance"]
+    assert min_side(build_model("derain_sr", **TINY["derain_sr"])) == 4
+    assert min_side(build_model("msnet", **TINY["msnet"])) == 4
+    assert min_side(build_model("msnet", **TINY["msnet"], scales=2)) == 2
+    assert min_side(build_model("drn", **TINY["drn"])) == 1 and graph_inputs(build_model("drn")) == ["image"]
+
+
 def test_bad_input(tmp_path):
     with pytest.raises(ValueError, match="opset"):
         export_onnx(build_model("drn", stages=1, recursions=0), tmp_path / "x.onnx", opset=9)
-    with pytest.raises(TypeError, match="no ONNX export"):
+    with pytest.raises(TypeError, match="no ONNX export for Conv2d: it has no graph_module"):
         export_onnx(torch.nn.Conv2d(3, 3, 1), tmp_path / "x.onnx")
     with pytest.raises(FileNotFoundError, match="no weights named"):
         export_onnx("no-such-weight", tmp_path / "x.onnx")

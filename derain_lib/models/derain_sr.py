@@ -39,6 +39,9 @@ CPU configuration (``features=32, n_rcab=4, stage1_features=16, global_residual=
 on a shared 2-core CPU on synthetic ``heavy_haze`` rain over ``clean/`` photos, without the VGG term (no local
 weights).  x2, held-out synthetic heavy rain: 22.00 dB Y vs 16.13 bicubic and 21.07 DRN+bicubic.  x2, the four
 real Outdoor-Rain pairs: 14.82 dB / 0.547 Y vs 15.43 / 0.521 bicubic -- PSNR below bicubic at this budget.
+
+ONNX export: :meth:`DerainSR.graph_module` (:mod:`derain_lib.models.derain_sr_graph`); the MSER guidance map is a
+second graph input (:attr:`DerainSR.graph_inputs`).
 """
 from __future__ import annotations
 
@@ -265,6 +268,12 @@ class DerainSR(nn.Module):
         self.upsample = Upsampler(self.scale, cfg.features)
         self.tail = _conv(cfg.features, 3)
 
+    @property
+    def uses_guidance(self) -> bool:
+        """Whether the model feeds an MSER guidance map to its operation layers (``use_mser`` and a J1 or J2
+        branch in the variant)."""
+        return bool(self.config.use_mser) and (self.mul is not None or self.add is not None)
+
     # -- helpers -------------------------------------------------------------------------------------------
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
         m = self.tile_multiple
@@ -316,7 +325,7 @@ class DerainSR(nn.Module):
             raise ValueError(f"DerainSR expects (B, 3, H, W) images in [0, 1], got shape {tuple(x.shape)}")
         H, W = x.shape[-2:]
         guide = None
-        if self.config.use_mser and (self.mul is not None or self.add is not None):
+        if self.uses_guidance:
             guide = mser_guidance(x, frac=self.config.mser_frac)  # (B, 1, H, W), from the unpadded image
         xp, _, _ = self._pad(x)
         gp = self._pad(guide)[0] if guide is not None else None
@@ -331,6 +340,26 @@ class DerainSR(nn.Module):
         if guide is not None:
             aux["guidance"] = guide
         return sr, aux
+
+    # -- ONNX export (derain_lib.export) ------------------------------------------------------------------------
+    @property
+    def graph_inputs(self) -> tuple[str, ...]:
+        """Inputs of the exported graph, in order: the image, and its MSER guidance map when the model uses one
+        (MSER is OpenCV code, so it is computed outside the graph)."""
+        return ("image", "guidance") if self.uses_guidance else ("image",)
+
+    @property
+    def graph_min_side(self) -> int:
+        """Smallest image side the exported graph accepts: it pads by reflection only (no branch on the size),
+        which needs at least ``tile_multiple`` pixels."""
+        return self.tile_multiple
+
+    def graph_module(self) -> nn.Module:
+        """The module :mod:`derain_lib.export` traces to ONNX:
+        :class:`~derain_lib.models.derain_sr_graph.DerainSRGraph`."""
+        from .derain_sr_graph import DerainSRGraph
+
+        return DerainSRGraph(self)
 
 
 def _downsample(x: torch.Tensor, scale: int) -> torch.Tensor:

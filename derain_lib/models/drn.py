@@ -29,8 +29,10 @@ state dict of the released ``DRN`` model maps onto this one key for key.
 Speed: in eval mode without autograd, :meth:`DRN.forward` takes :meth:`DRN._forward_fast` (the same function,
 arranged for the CPU: channels-last memory, the y-part of ``f_in`` computed once per image, ReLU and sums fused
 into oneDNN convolutions that write into three reused buffers, no per-stage concatenation).
-``benchmarks/bench_drn.py`` times it (and ``derain()``) against the authors' forward written op for op
+``lab/benchmarks/bench_drn.py`` times it (and ``derain()``) against the authors' forward written op for op
 (:mod:`derain_lib.models.drn_reference`) and checks that the outputs agree within 1e-4.
+
+ONNX export: :meth:`DRN.graph_module` (:mod:`derain_lib.models.drn_graph`) holds :meth:`DRN.forward_reference`.
 """
 from __future__ import annotations
 
@@ -84,6 +86,8 @@ class DRN(nn.Module):
     Config = DRNConfig
     scale = 1          # pure deraining, output size = input size
     tile_multiple = 1  # only 3x3 stride-1 padded convolutions: any H, W works without padding
+    graph_inputs = ("image",)  # inputs of the exported graph (derain_lib.export), in order
+    graph_min_side = 1         # smallest image side the exported graph accepts
 
     def __init__(self, cfg: DRNConfig | None = None):
         super().__init__()
@@ -109,17 +113,21 @@ class DRN(nn.Module):
             h = F.relu(self.res_conv2(h) + h)
         return y + self.conv(h)                            # residual learning: (B, 3, H, W)
 
-    def _forward_reference(self, y: torch.Tensor) -> list[torch.Tensor]:
+    def forward_reference(self, y: torch.Tensor) -> list[torch.Tensor]:
+        """The reference function, Eq. 1 unrolled stage by stage: ``[x^1, ..., x^T]`` (autograd-capable; what
+        training runs and what the ONNX graph holds)."""
         x, outs = y, []
         for _ in range(self.config.stages):                # outer recursion (Eq. 1), shared weights
             x = self.stage(y, x)
             outs.append(x)
         return outs
 
+    _forward_reference = forward_reference  # the former name, still used by tests/test_drn.py
+
     # -- fast inference path ----------------------------------------------------------------------------------
     @torch.no_grad()
     def _forward_fast(self, y: torch.Tensor, keep_stages: bool = False) -> list[torch.Tensor]:
-        """Same function as :meth:`_forward_reference` (within float rounding), arranged for CPU inference.
+        """Same function as :meth:`forward_reference` (within float rounding), arranged for CPU inference.
 
         * ``f_in`` is linear in ``concat(y, x^{t-1})``: split its kernel into ``W_y`` and ``W_x``.  With
           ``x^{t-1} = y + r^{t-1}`` (``r`` the output of ``f_out``, ``r^0 = 0``), stage ``t`` gets
@@ -128,7 +136,7 @@ class DRN(nn.Module):
         * oneDNN post-op fusion (``torch.ops.mkldnn._convolution_pointwise_``): ReLU and the ``+ C`` sum run inside
           the convolution, which writes into one of three buffers allocated once per call.  Fresh 16-channel
           outputs per convolution would be new multi-MB allocations, and their page faults cost about a third of
-          a convolution each (``benchmarks/bench_drn.py --profile``).
+          a convolution each (``lab/benchmarks/bench_drn.py --profile``).
         * The ReLU after each ResBlock's residual add is dropped: both summands are outputs of a ReLU (>= 0), so
           the sum is already >= 0 (exact).
         """
@@ -195,8 +203,14 @@ class DRN(nn.Module):
             raise ValueError(f"DRN expects (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}")
         fast = (self.config.fast_inference and not self.training and not torch.is_grad_enabled()
                 and x.device.type == "cpu")
-        outs = self._forward_fast(x, keep_stages=return_stages) if fast else self._forward_reference(x)
+        outs = self._forward_fast(x, keep_stages=return_stages) if fast else self.forward_reference(x)
         return (outs[-1], outs) if return_stages else outs[-1]
+
+    def graph_module(self) -> nn.Module:
+        """The module :mod:`derain_lib.export` traces to ONNX: :class:`~derain_lib.models.drn_graph.DRNGraph`."""
+        from .drn_graph import DRNGraph
+
+        return DRNGraph(self)
 
 
 def training_loss(model: DRN, batch: dict) -> tuple[torch.Tensor, dict]:

@@ -42,6 +42,9 @@ Variants (all config fields; the registry names stay ``dsen`` and ``sdsen``):
 * S-DSEN ``link="concat"`` (paper, skip concatenation), ``"add"`` (the additive link, "+SC" variant) or
   ``"none"`` (plain recurrence: MDSEN, or MCNN with ``backbone="cnn"``; MCNN+SR is ``backbone="cnn"`` with
   ``link="concat"``).
+
+ONNX export: :meth:`DSEN.graph_module` / :meth:`SDSEN.graph_module` (:mod:`derain_lib.models.dsen_graph`): the
+group convolutions as plain convolutions with the expanded filter banks (:meth:`_Body.plain_convs`).
 """
 from __future__ import annotations
 
@@ -53,7 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import fftconv
-from ..layers.gconv import N_ROT, OrientationPool, P4ConvP4, P4ConvZ2, _P4ConvBase
+from ..layers.gconv import N_ROT, OrientationPool, P4ConvBase, P4ConvP4, P4ConvZ2
 from ..layers.se import SqueezeExcitation
 
 _MKLDNN_FUSED = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise_")
@@ -61,7 +64,7 @@ _MKLDNN_FUSED = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldn
 __all__ = ["DSEN", "PAPER_SCHEDULE", "SDSEN", "SymmetryAggregation", "init_sdsen_from_dsen", "training_loss"]
 
 
-class SymmetryAggregation(_P4ConvBase):
+class SymmetryAggregation(P4ConvBase):
     """p4 -> plane aggregation: (B, C_in, 4, H, W) -> (B, C_out, H, W), a 5x5 conv over the ``4 * C_in``
     orientation maps whose filter is averaged over the p4 rotations, so the output rotates with the input
     (``agg(rot_p4(x)) == rot(agg(x))``).  Same parameter count as the unconstrained conv."""
@@ -196,14 +199,16 @@ class _Body(nn.Module):
         return (not self.training and not torch.is_grad_enabled() and x.dtype == torch.float32
                 and x.device.type == "cpu" and _MKLDNN_FUSED and not isinstance(self.aggregate, OrientationPool))
 
-    def _plain_convs(self):
+    def plain_convs(self):
         """Every convolution as (weight, bias) of a plain 2D conv on (B, C * 4, H, W) maps (p4: the expanded
         filter bank, channel index ``c * 4 + r`` as in ``view(B, C, 4, H, W)``; bias repeated per orientation),
-        weights channels-last."""
+        weights channels-last: ``(head, layers, links or None, aggregation)``, the aggregation None for the
+        orientation-pooling ablations (no convolution there).  Used by :meth:`forward_fast` and the ONNX graph
+        (:mod:`derain_lib.models.dsen_graph`)."""
         cl = torch.channels_last
 
         def plain(m):
-            if isinstance(m, _P4ConvBase):
+            if isinstance(m, P4ConvBase):
                 w = m.filter_bank()
                 b = m.bias
                 if b is not None and not isinstance(m, SymmetryAggregation):
@@ -215,14 +220,15 @@ class _Body(nn.Module):
 
         layers = [plain(m) for m in self.layers]
         links = [plain(m) for m in self.links] if self.links is not None else None
-        return plain(self.head), layers, links, plain(self.aggregate)
+        agg = None if isinstance(self.aggregate, OrientationPool) else plain(self.aggregate)
+        return plain(self.head), layers, links, agg
 
     def _fft_plan(self, x: torch.Tensor) -> fftconv.TilePlan | None:
         """The tiling for the FFT path, or None where :func:`fftconv.use_fft` says direct convolution: decided
         once per forward on the smallest FFT candidate (a link, ``C -> C`` maps with ``C`` = 4 x regular
         channels for p4), so every layer and link takes the same route; the head (3 input channels) and the
         aggregation (``C -> C / 4``) are always direct (oneDNN)."""
-        k = self.head.kernel_size if isinstance(self.head, _P4ConvBase) else self.head.kernel_size[0]
+        k = self.head.kernel_size if isinstance(self.head, P4ConvBase) else self.head.kernel_size[0]
         c = self.layers[0].out_channels * N_ROT if self.p4 else self.layers[0].out_channels
         h, w = x.shape[-2:]
         return fftconv.TilePlan(h, w, k) if fftconv.use_fft(c, c, k, h, w) else None
@@ -308,8 +314,8 @@ class _Body(nn.Module):
         at the first stage the link half is zero and is skipped).  Returns the rain layer, the per-layer features
         as 4D channels-last maps (for the next stage's links) and the aggregated maps."""
         slope = [self.act.negative_slope]
-        (w_head, b_head), layers, links, (w_agg, b_agg) = self._plain_convs()
-        pad = [self.head.kernel_size // 2] * 2 if isinstance(self.head, _P4ConvBase) else list(self.head.padding)
+        (w_head, b_head), layers, links, (w_agg, b_agg) = self.plain_convs()
+        pad = [self.head.kernel_size // 2] * 2 if isinstance(self.head, P4ConvBase) else list(self.head.padding)
         conv = torch.ops.mkldnn._convolution_pointwise
         conv_sum_ = torch.ops.mkldnn._convolution_pointwise_.binary
 
@@ -392,6 +398,8 @@ class DSEN(nn.Module):
 
     scale = 1
     tile_multiple = 1  # fully convolutional, no down-sampling: any H, W works as is
+    graph_inputs = ("image",)  # inputs of the exported graph (derain_lib.export), in order
+    graph_min_side = 1         # smallest image side the exported graph accepts
 
     def __init__(self, cfg: DSEN.Config | None = None):
         super().__init__()
@@ -414,6 +422,13 @@ class DSEN(nn.Module):
                                       "aggregated": agg.contiguous()}
         return out.contiguous()
 
+    def graph_module(self) -> nn.Module:
+        """The module :mod:`derain_lib.export` traces to ONNX: one pass of the body as plain convolutions
+        (:class:`~derain_lib.models.dsen_graph.DSENGraph`)."""
+        from .dsen_graph import DSENGraph
+
+        return DSENGraph(self.body, stages=1, kernel_size=self.config.kernel_size)
+
 
 class SDSEN(nn.Module):
     """Self-refining DSEN (Sec. 2.2): ``B_t = B_{t-1} - R(B_{t-1}; features of stage t-1)``, ``B_0 = O``.
@@ -430,6 +445,8 @@ class SDSEN(nn.Module):
 
     scale = 1
     tile_multiple = 1
+    graph_inputs = ("image",)
+    graph_min_side = 1
 
     def __init__(self, cfg: SDSEN.Config | None = None):
         super().__init__()
@@ -451,6 +468,13 @@ class SDSEN(nn.Module):
             outs = [o.contiguous() for o in outs]
             y = outs[-1]
         return (y, outs) if return_stages else y
+
+    def graph_module(self) -> nn.Module:
+        """The module :mod:`derain_lib.export` traces to ONNX: the stages unrolled with their skip links, every
+        convolution a plain one (:class:`~derain_lib.models.dsen_graph.DSENGraph`)."""
+        from .dsen_graph import DSENGraph
+
+        return DSENGraph(self.body, stages=self.config.stages, kernel_size=self.config.kernel_size)
 
 
 @torch.no_grad()

@@ -52,6 +52,8 @@ rate); in it ``msnet-semi`` adds ``L_match`` against patches of the real photos 
 ``real_rainy_more/`` minus :data:`HELD_OUT_REAL`, weighted ``match_weight=0.1`` (ours: at the paper's 1 the term
 outweighed the MSE many times over at the start of a fine-tuning run and cost more than 0.5 dB on the benchmarks).
 Matching can also be satisfied partly by shrinking all features; compare the feature RMS along with the gap.
+
+ONNX export: :meth:`MSNet.graph_module` (:mod:`derain_lib.models.semi_graph`): the forward with a branchless pad.
 """
 from __future__ import annotations
 
@@ -193,7 +195,8 @@ class MSNet(nn.Module):
         return x, h, w
 
     # --- parts -----------------------------------------------------------------------------------------------
-    def _features(self, xp: torch.Tensor) -> torch.Tensor:
+    def semi_matching(self, xp: torch.Tensor) -> torch.Tensor:
+        """The semi-matching network on a padded input (B,3,H',W') -> matched features (B,C,H',W')."""
         return self.matcher(F.relu(self.head(xp)))  # (B,C,H',W')
 
     def match_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -202,10 +205,10 @@ class MSNet(nn.Module):
         Cheaper than a full forward: the de-raining units are not run.
         """
         xp, h, w = self._pad(x)
-        return self._features(xp)[..., :h, :w]
+        return self.semi_matching(xp)[..., :h, :w]
 
-    def _derain(self, f: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Matched features (B,C,H',W') -> (residual (B,3,H',W'), unit outputs)."""
+    def derain_units(self, f: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The multi-scale de-raining units: matched features (B,C,H',W') -> (residual (B,3,H',W'), unit outputs)."""
         outs = [f]
         for k, unit in enumerate(self.units):
             inp = f if k == 0 else self.fuse[k - 1](torch.cat(outs, 1))  # dense connection
@@ -214,8 +217,8 @@ class MSNet(nn.Module):
 
     def forward(self, x: torch.Tensor, return_stages: bool = False):
         xp, h, w = self._pad(x)                 # (B,3,H',W')
-        f = self._features(xp)                  # (B,C,H',W') matched features
-        rain, units = self._derain(f)           # (B,3,H',W')
+        f = self.semi_matching(xp)              # (B,C,H',W') matched features
+        rain, units = self.derain_units(f)      # (B,3,H',W')
         y = (xp + rain)[..., :h, :w]            # global residual, crop back
         if not return_stages:
             return y
@@ -225,6 +228,20 @@ class MSNet(nn.Module):
             "rain": -rain[..., :h, :w],          # estimated rain layer (input - output)
         }
         return y, aux
+
+    graph_inputs = ("image",)  # inputs of the exported graph (derain_lib.export), in order
+
+    @property
+    def graph_min_side(self) -> int:
+        """Smallest image side the exported graph accepts: it pads by reflection only (no branch on the size),
+        which needs at least ``tile_multiple`` pixels."""
+        return self.tile_multiple
+
+    def graph_module(self) -> nn.Module:
+        """The module :mod:`derain_lib.export` traces to ONNX: :class:`~derain_lib.models.semi_graph.MSNetGraph`."""
+        from .semi_graph import MSNetGraph
+
+        return MSNetGraph(self)
 
 
 @torch.no_grad()
@@ -246,8 +263,8 @@ def training_loss(model: MSNet, batch: dict) -> tuple[torch.Tensor, dict]:
     """
     rainy, clean = batch["rainy"], batch["clean"]
     xp, h, w = model._pad(rainy)
-    f = model._features(xp)  # the synthetic batch's features serve both terms (one forward)
-    pred = (xp + model._derain(f)[0])[..., :h, :w]
+    f = model.semi_matching(xp)  # the synthetic batch's features serve both terms (one forward)
+    pred = (xp + model.derain_units(f)[0])[..., :h, :w]
     sup = F.mse_loss(pred, clean)
     logs = {"sup": float(sup.detach())}
     loss = sup
