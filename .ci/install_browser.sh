@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Install what tests/test_browser.py needs on a fresh Debian machine (run as root, venv active):
+# Install what tests/demo/test_browser.py needs on a fresh Debian machine (run as root, venv active):
 #   * Debian's `chromium` package (apt-get)  -> /usr/bin/chromium
 #   * the `playwright` Python package (pip)  -> drives that Chromium through `executable_path`
 # Playwright's own browser download (`playwright install`) is never used: this machine cannot fetch browser builds.
 #
 # This script never fails the CI run: when something cannot be installed it prints a loud reason and exits 0,
-# and tests/test_browser.py then SKIPS with the same reason (it re-checks both things itself).
+# and tests/demo/test_browser.py then SKIPS with the same reason (it re-checks both things itself).
 set -u
 
 PLAYWRIGHT_SPEC="${PLAYWRIGHT_SPEC:-playwright>=1.48}"
@@ -14,7 +14,7 @@ CHROMIUM_BIN="${DERAIN_CHROMIUM:-/usr/bin/chromium}"
 loud() {
     echo "################################################################################" >&2
     echo "# install_browser.sh: $*" >&2
-    echo "# -> tests/test_browser.py will be SKIPPED (it FAILS instead when DERAIN_TEST_BROWSER_REQUIRED=1)" >&2
+    echo "# -> tests/demo/test_browser.py will be SKIPPED (it FAILS instead when DERAIN_TEST_BROWSER_REQUIRED=1)" >&2
     echo "################################################################################" >&2
 }
 

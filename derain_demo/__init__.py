@@ -1,4 +1,5 @@
-"""The Derain Lab web demo as a package: ``demo_app.py`` parses the command line and launches ``build_demo()``.
+"""The Derain Lab web demo as a package: ``cli`` (run by ``derain-demo``, ``python -m derain_demo`` and
+``demo_app.py``) parses the command line and launches ``build_demo()``.
 
 Modules: ``config`` (limits, caches, look), ``errors`` (messages for the user, upload boxes), ``model_bank`` (the
 weights offered), ``picker`` (the model table), ``app`` (the event handlers), ``ui`` (the page and its wiring).

@@ -1,4 +1,11 @@
-"""Shared test fixtures. Tests are CPU-only, seeded and fast; data tests skip loudly when data is absent."""
+"""Shared test fixtures, and the one torch thread setting of the whole run.
+
+Tests are CPU-only and seeded; data tests skip loudly when data is absent.  The tiers (markers registered in
+pyproject.toml): ``slow`` (end-to-end runs: the CLI training round trip, ONNX exports of every weight, the wheel,
+the campaign dry run, the benchmark scripts), ``notebooks`` (nbval and the full-mode smoke), ``browser`` (Chromium).
+The fast lane, ``python -m pytest -m "not slow and not notebooks and not browser"``, takes about two minutes.
+Torch threads: ``DERAIN_TEST_THREADS`` (default 1), set once here and never by a test module at import.
+"""
 from __future__ import annotations
 
 import os
@@ -7,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-torch.set_num_threads(int(os.environ.get("DERAIN_TEST_THREADS", "2")))
+torch.set_num_threads(int(os.environ.get("DERAIN_TEST_THREADS", "1")))
 
 from helpers import TinyNet
 

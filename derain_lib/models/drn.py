@@ -122,8 +122,6 @@ class DRN(nn.Module):
             outs.append(x)
         return outs
 
-    _forward_reference = forward_reference  # the former name, still used by tests/test_drn.py
-
     # -- fast inference path ----------------------------------------------------------------------------------
     @torch.no_grad()
     def _forward_fast(self, y: torch.Tensor, keep_stages: bool = False) -> list[torch.Tensor]:

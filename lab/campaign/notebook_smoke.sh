@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Notebook 04's full mode (DERAIN_FULL=1 DERAIN_SMOKE=1) on the device, as tests/test_notebook_smoke.py runs it,
+# Notebook 04's full mode (DERAIN_FULL=1 DERAIN_SMOKE=1) on the device, as tests/docs/test_notebook_smoke.py runs it,
 # within SECONDS_LEFT (default 300).  Called by device_run.sh after the campaign; runnable anywhere with a Python
 # that holds torch:  PYTHON=... OUT=... bash lab/campaign/notebook_smoke.sh
 # The GPU image has no Jupyter kernel: the wheels of lab/campaign/pack_wheels.sh (.campaign_data/wheels) are
@@ -30,5 +30,5 @@ for a in train smoke; do
   [ -f ".campaign_data/$a.tar" ] && tar -xf ".campaign_data/$a.tar" -C "$DATA"
 done
 echo "notebook smoke (04, DERAIN_FULL=1 DERAIN_SMOKE=1), at most $LEFT s, data $DATA"
-DERAIN_DATA=$DATA timeout "$LEFT" $PY -m pytest tests/test_notebook_smoke.py -k 04 -q -rs -p no:cacheprovider \
+DERAIN_DATA=$DATA timeout "$LEFT" $PY -m pytest tests/docs/test_notebook_smoke.py -k 04 -q -rs -p no:cacheprovider \
   -o addopts="" 2>&1 | tee "$OUT/notebook_smoke.txt" | tail -5

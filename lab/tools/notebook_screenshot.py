@@ -16,7 +16,7 @@ What it does:
 
 The target cell is the code cell whose source contains ``--cell``; when several do, the first whose output holds
 a widget, else the last of them.  The kernel runs in quick mode (``DERAIN_FULL=0``) with the data root of this
-checkout.  Chromium and Playwright are found as in ``tests/test_browser.py``: ``$DERAIN_CHROMIUM`` (default
+checkout.  Chromium and Playwright are found as in ``tests/demo/test_browser.py``: ``$DERAIN_CHROMIUM`` (default
 ``/usr/bin/chromium``) driven through ``executable_path``; ``bash .ci/install_browser.sh`` installs both.
 """
 from __future__ import annotations

@@ -10,6 +10,9 @@ import torch
 from derain_lib.models.drn import DRN
 from lab.benchmarks import bench_backends, bench_drn, bench_malloc
 
+pytestmark = pytest.mark.slow
+
+
 TOL = 1e-4
 
 

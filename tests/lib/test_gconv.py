@@ -9,8 +9,6 @@ import torch
 
 from derain_lib.layers.gconv import OrientationPool, P4ConvP4, P4ConvZ2
 
-torch.set_num_threads(1)
-
 
 # ---------------------------------------------------------------- independent reference (NumPy, loops)
 def _correlate_same(img: np.ndarray, ker: np.ndarray) -> np.ndarray:

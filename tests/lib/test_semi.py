@@ -10,8 +10,6 @@ import torch
 from derain_lib.models import build_model
 from derain_lib.models.semi import PAPER_SCHEDULE, MultiScaleUnit, feature_vectors, training_loss
 
-torch.set_num_threads(1)
-
 try:  # the matching loss lives in the lead's losses.py; the model tests do not need it
     from derain_lib.losses import mean_cov_matching
 except ImportError:  # pragma: no cover

@@ -25,7 +25,6 @@ from derain_lib.models.derain_sr import (
 from derain_lib.models.registry import build_model
 from derain_lib.paths import data_root
 
-torch.set_num_threads(1)
 SMALL = {"features": 8, "n_rcab": 1, "rcab_reduction": 4, "stage1_features": 8, "dense_growth": 4, "dense_layers": 2,
              "unet_features": 4}
 

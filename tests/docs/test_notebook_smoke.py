@@ -7,22 +7,23 @@ the other branch of the one switch: each ``notebooks/*.ipynb`` is executed top t
 
 The stored notebook is never modified: the executed copy is written to pytest's tmp dir (its path is in the
 failure message).  A notebook skips, with the reason in the summary, when the datasets it reads (``NEEDS`` of
-``notebooks/conftest.py``) are missing.  A notebook without the ``DERAIN_SMOKE`` switch fails at once instead
-of running the papers' full schedules on the CPU.  Deselect these runs with ``-k "not full_mode_smoke"``;
-``DERAIN_SMOKE_CELL_TIMEOUT`` (seconds, default 600) sets the per-cell limit.
+``tests/notebook_data.py``) are missing.  A notebook without the ``DERAIN_SMOKE`` switch fails at once instead
+of running the papers' full schedules on the CPU.  Marked ``notebooks`` and ``slow`` (deselect with
+``-m "not notebooks"``); ``DERAIN_SMOKE_CELL_TIMEOUT`` (seconds, default 600) sets the per-cell limit.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from pathlib import Path
 
 import pytest
+from notebook_data import NEEDS
 
 from derain_lib.paths import data_root, has_dataset
 
-NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NB_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 NOTEBOOKS = sorted(NB_DIR.glob("[0-9]*.ipynb"))
 # per cell, as nbval's --nbval-cell-timeout in pyproject.toml; raise it on a machine shared with training jobs
 CELL_TIMEOUT_S = int(os.environ.get("DERAIN_SMOKE_CELL_TIMEOUT", "600"))
@@ -38,17 +39,6 @@ try:
 except ImportError:   # not on POSIX
     pass
 """
-
-
-def _needs() -> dict[str, tuple[str, ...]]:
-    """NEEDS from notebooks/conftest.py, loaded by path (two conftest modules cannot both import as 'conftest')."""
-    spec = importlib.util.spec_from_file_location("_notebooks_conftest", NB_DIR / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return dict(mod.NEEDS)
-
-
-NEEDS = _needs()
 
 
 def _first_code_cell(nb) -> str:

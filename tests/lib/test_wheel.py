@@ -40,7 +40,7 @@ from PIL import Image
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DIST = "derain-lab"
 # modules the library imports only for an optional feature -> the extra that must declare their distribution
 OPTIONAL = {"gradio": "demo", "gradio_client": "demo", "onnx": "onnx", "onnxscript": "onnx",

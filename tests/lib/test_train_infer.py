@@ -17,7 +17,7 @@ from derain_lib.losses import l2, mean_cov_matching, neg_ssim, ssim_torch, stage
 from derain_lib.models.registry import build_model, list_models
 from derain_lib.train import Trainer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _loss(model, batch):

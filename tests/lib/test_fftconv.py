@@ -7,15 +7,15 @@ import torch.nn.functional as F
 from derain_lib.layers import fftconv
 from derain_lib.models.registry import build_model
 
-torch.set_num_threads(1)
-
 
 @pytest.fixture
 def threads():
+    before = torch.get_num_threads()
+
     def set_threads(n):
         torch.set_num_threads(n)
     yield set_threads
-    torch.set_num_threads(1)
+    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("h,w,c_in,c_out,tile,rows", [

@@ -9,8 +9,6 @@ from derain_lib.checkpoint import load_model, read_metadata
 from derain_lib.convert import convert_authors_drn, sha256_file
 from derain_lib.models.drn_reference import AUTHORS_KEYS, AuthorsDRN
 
-torch.set_num_threads(1)
-
 
 def authors_model(seed=0, concat="input_first", stages=3, recursions=2):
     """An AuthorsDRN with random weights large enough that every stage changes the image."""

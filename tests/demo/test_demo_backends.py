@@ -60,7 +60,7 @@ def test_backend_gives_the_torch_pixels(backend, size):
     ref, _, _, how_ref = _app("torch").run(TINY, img)
     out, _, _, how = _app(backend).run(TINY, img)
     assert out.shape == ref.shape == img.shape
-    # the graphs agree with PyTorch within 1e-4 on [0, 1] floats (tests/test_export.py); after rounding to
+    # the graphs agree with PyTorch within 1e-4 on [0, 1] floats (tests/lib/test_export.py); after rounding to
     # 8 bits a value on a rounding edge may land one step apart, nothing more
     assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
     assert np.mean(out != ref) < 1e-3

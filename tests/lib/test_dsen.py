@@ -7,8 +7,6 @@ import torch
 from derain_lib.models import dsen as D
 from derain_lib.models.registry import build_model, paper_schedule, training_loss
 
-torch.set_num_threads(1)
-
 
 def n_params(m):
     return sum(p.numel() for p in m.parameters())

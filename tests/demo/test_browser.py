@@ -44,10 +44,11 @@ else:
     MISSING = ""
 if MISSING and REQUIRED:
     raise RuntimeError(f"BROWSER TEST REQUIRED (DERAIN_TEST_BROWSER_REQUIRED=1) but {MISSING}; {INSTALL_HINT}")
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 if MISSING:
-    pytestmark = pytest.mark.skip(reason=f"BROWSER TEST SKIPPED: {MISSING}; {INSTALL_HINT}")
+    pytestmark.append(pytest.mark.skip(reason=f"BROWSER TEST SKIPPED: {MISSING}; {INSTALL_HINT}"))
 else:
-    pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
+    pytestmark.append(pytest.mark.filterwarnings("ignore::Warning:gradio.queueing"))
 
 TINY = "tiny-drn (untrained)"
 
