@@ -69,6 +69,11 @@ BANKS: dict[str, BankParams] = {
     # jitter, masked) is 15.4 dB, lighter than the rain it comes from, and networks fine-tuned on it lost heavy
     # rain.
     "bank_heavy": BankParams("rain100H_train12", strength=(0.8, 1.0), scale=(1.0, 1.0), saturate=True),
+    # the 26 heavy pairs of rain_heavy_train26 (Rain200H renderings and more RainTrainH), taken as bank_heavy takes
+    # RainTrainH's: with it, 38 heavy layers over the clean photos instead of 12
+    "bank_heavy26": BankParams("rain_heavy_train26", strength=(0.8, 1.0), scale=(1.0, 1.0), saturate=True),
+    # RainTrainL's 200 light-rain layers (the Rain100L training set's own rain), unscaled, over other backgrounds
+    "bank_light": BankParams("rain100L_train", strength=(0.8, 1.0), scale=(1.0, 1.0), saturate=True),
 }
 
 

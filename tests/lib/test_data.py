@@ -6,6 +6,7 @@ from helpers import require_data
 from PIL import Image
 
 from derain_lib.data import PairedFolder, SyntheticRainBatches, UnpairedFolder, paired_patch_batches
+from derain_lib.io import ImageError
 
 
 def _img(path, seed, size=(40, 30)):
@@ -34,6 +35,37 @@ def test_paired_layouts(tmp_path, layout):
     rainy, clean, _ = ds[1]
     np.testing.assert_array_equal(rainy, ra)
     np.testing.assert_array_equal(clean, ca)
+
+
+def test_clean_plus_rain_layer_layout(tmp_path):
+    """RainTrainL's shared layout: clean/NNN.jpg + rain_layer/NNN.png, the rainy image clip(clean + layer)."""
+    from derain_lib.rain_bank import extract_layer
+
+    rng = np.random.default_rng(0)
+    for i in (1, 2):
+        clean = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+        layer = (rng.random((30, 40, 3)) < 0.1) * rng.integers(0, 120, (30, 40, 3))
+        (tmp_path / "clean").mkdir(exist_ok=True)
+        (tmp_path / "rain_layer").mkdir(exist_ok=True)
+        Image.fromarray(clean).save(tmp_path / "clean" / f"{i:03d}.png")   # PNG here: the check is exact
+        Image.fromarray(layer.astype(np.uint8)).save(tmp_path / "rain_layer" / f"{i:03d}.png")
+    ds = PairedFolder(tmp_path)
+    assert len(ds) == 2
+    rainy, clean_read, name = ds[1]
+    np.testing.assert_array_equal(clean_read, clean)
+    np.testing.assert_array_equal(rainy, np.minimum(clean.astype(int) + layer, 255).astype(np.uint8))
+    assert name == "002.png" and (rainy >= clean_read).all() and (rainy > clean_read).any()
+    layer_back, _, _ = extract_layer(rainy, clean_read, saturate=True)   # the rain bank reads the same pairs
+    assert float(layer_back.max()) > 0
+    b = next(paired_patch_batches(tmp_path, batch_size=2, patch=16))
+    assert (b["rainy"] >= b["clean"] - 1e-6).all()
+
+
+def test_clean_plus_rain_layer_mismatch_is_explained(tmp_path):
+    _img(tmp_path / "clean" / "001.png", 0, size=(40, 30))
+    _img(tmp_path / "rain_layer" / "001.png", 1, size=(20, 30))
+    with pytest.raises(ImageError, match="does not match its clean image"):
+        PairedFolder(tmp_path)[0]
 
 
 def test_paired_missing(tmp_path):
