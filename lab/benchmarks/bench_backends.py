@@ -103,7 +103,7 @@ def authors_fn(threads: int, x: torch.Tensor):
 
 def bench(weights, backends, threads_list, sizes, repeats, log=print) -> dict:
     """Rows per size x threads x weight x backend.  The backends of one weight are timed in rotation (A, B, C, A,
-    B, C, ...) so that changing machine load hits them alike; for the DRN and S-DSEN weights (the issue's two
+    B, C, ...) so that changing machine load hits them alike; for the DRN and S-DSEN weights (the two
     figures) the authors' DRN forward joins that rotation, otherwise it is timed at the start of the group."""
     rows, authors = [], {}
     for label in sizes:
@@ -154,7 +154,7 @@ def bench(weights, backends, threads_list, sizes, repeats, log=print) -> dict:
 
 
 def summary_lines(result: dict) -> list[str]:
-    """The issue's two figures per (size, threads): best DRN path vs the authors, best S-DSEN path vs the authors."""
+    """The two headline figures per (size, threads): best DRN path vs the authors, best S-DSEN path vs the authors."""
     out = []
     groups = sorted({(r["size"], r["threads"]) for r in result["rows"]})
     for size, th in groups:

@@ -1,4 +1,4 @@
-"""DSEN / S-DSEN inference speed on the CPU: the eval path against the reference (pre-issue-14) code path.
+"""DSEN / S-DSEN inference speed on the CPU: the eval path against the reference code path.
 
 Usage::
 
@@ -7,10 +7,10 @@ Usage::
     python -m lab.benchmarks.bench_dsen --weights sdsen --threads 2 --repeats 3 --profile
     python -m lab.benchmarks.bench_dsen --phases --threads 1 2                # one tiled-FFT conv, phase by phase
 
-``before`` is the reference implementation that every eval call used until issue 14: ``_Body.forward``
+``before`` is the reference implementation that every eval call used before the fast paths: ``_Body.forward``
 (NCHW ``(B, C, 4, H, W)`` p4 maps, ``torch.cat`` for the skip concatenation, separate bias / LeakyReLU / add
 passes), called under ``torch.no_grad()`` exactly as ``DSEN.forward`` / ``SDSEN.forward`` called it; it is the
-training path and is unchanged.  ``direct`` is the previous fast path (issue 14, first round): ``_Body.forward_fast``
+training path and is unchanged.  ``direct`` is the first fast path: ``_Body.forward_fast``
 with every convolution direct in oneDNN (channels-last maps, fused bias + LeakyReLU, the concatenation split into
 two summed convolutions, the zero link half of stage 1 skipped).  ``after`` is ``model(x)`` in eval mode, what
 users get now: the same, but the residual layers and links as tiled FFT convolutions
@@ -43,7 +43,7 @@ REAL_IMAGE = "rain100H/rainy/001.png"
 
 @torch.no_grad()
 def before(model, x: torch.Tensor) -> torch.Tensor:
-    """The pre-issue-14 eval forward: the reference ``_Body.forward`` under no_grad, as DSEN/SDSEN called it."""
+    """The eval forward before the fast paths: the reference ``_Body.forward`` under no_grad, as DSEN/SDSEN called it."""
     body = model.body
     if not isinstance(model, SDSEN):
         return x - body(x)[0]
