@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Notebook 04's full mode (DERAIN_FULL=1 DERAIN_SMOKE=1) on the device, as tests/docs/test_notebook_smoke.py runs it,
+# Notebook 04's full mode (DERAIN_FULL=1 DERAIN_SMOKE=1) on the GPU machine, as tests/docs/test_notebook_smoke.py runs it,
 # within SECONDS_LEFT (default 300).  Called by device_run.sh after the campaign; runnable anywhere with a Python
 # that holds torch:  PYTHON=... OUT=... bash lab/campaign/notebook_smoke.sh
 # The GPU image has no Jupyter kernel: the wheels of lab/campaign/pack_wheels.sh (.campaign_data/wheels) are

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fetch the wheels the device's notebook smoke run needs (lab/campaign/notebook_wheels.txt) for the GPU image's Python
+# Fetch the wheels the GPU machine's notebook smoke run needs (lab/campaign/notebook_wheels.txt) for the GPU image's Python
 # (CPython 3.12, x86_64 Linux) into .campaign_data/wheels/, which travels with .campaign_data.  Needs PyPI (run it
-# here, not on the device).  Without these wheels device_run.sh still trains and says why it skips the notebooks.
+# here, not on the GPU machine).  Without these wheels device_run.sh still trains and says why it skips the notebooks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEST=${DEST:-.campaign_data/wheels}
