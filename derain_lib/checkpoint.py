@@ -1,60 +1,37 @@
-"""Checkpoints: safetensors weights + a JSON config in the file's metadata.
+"""The weight hub: shipped weights by name, loading a weight file as a model on a device, promotion.
 
-Loading never unpickles anything (``safetensors`` stores raw tensors), and loading is strict: a missing or
-unexpected tensor is an error, not a warning.  A shipped weight file ``weights/NAME.safetensors`` may have a
-human-readable ``weights/NAME.json`` beside it (the command that trained it and the figures it reached).
+A weight file is safetensors tensors + a JSON config in the file's metadata (written and read by
+:mod:`.weightfile`, whose ``save_weights`` and ``read_metadata`` are re-exported here).  Loading never unpickles
+anything (``safetensors`` stores raw tensors), and loading is strict: a missing or unexpected tensor is an error,
+not a warning.  A shipped weight file ``weights/NAME.safetensors`` may have a human-readable ``weights/NAME.json``
+beside it (the command that trained it and the figures it reached).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from .models.registry import build_model, config_dict, list_models
+from .models.registry import build_model, list_models
 from .paths import WEIGHTS_DIR
 from .runtime import resolve_device
+from .weightfile import FORMAT_VERSION, read_metadata, save_weights
 
-FORMAT_VERSION = "1"
+__all__ = [
+    "FORMAT_VERSION",
+    "WeightsMismatch",
+    "list_weights",
+    "load_model",
+    "promote_weights",
+    "read_metadata",
+    "save_weights",
+    "sha256_file",
+    "weights_path",
+]
 
 
 class WeightsMismatch(RuntimeError, ValueError):
     """A weight file whose tensors do not match the architecture its metadata names (a corrupt or foreign file)."""
-
-
-def save_weights(model: torch.nn.Module, path: str | Path, info: dict[str, Any] | None = None) -> Path:
-    """Write ``model``'s weights, architecture name and config (and optional ``info``) to ``path``."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        path = path.with_suffix(".safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata=_file_metadata(model.arch, config_dict(model), info or {}))
-    return path
-
-
-def _file_metadata(arch: str, config: dict[str, Any], info: dict[str, Any]) -> dict[str, str]:
-    """The safetensors metadata of a derain_lib weight file (what :func:`read_metadata` reads back)."""
-    return {"format": FORMAT_VERSION, "arch": arch, "config": json.dumps(config, sort_keys=True),
-            "info": json.dumps(info, sort_keys=True)}
-
-
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """Architecture, config and info stored in a weight file (without loading tensors)."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if "arch" not in meta or "config" not in meta:
-        raise ValueError(f"{path}: not a derain_lib weight file (no 'arch'/'config' metadata)")
-    return {
-        "arch": meta["arch"],
-        "config": json.loads(meta["config"]),
-        "info": json.loads(meta.get("info", "{}")),
-    }
 
 
 def sha256_file(path: str | Path) -> str:
@@ -110,45 +87,15 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "auto") ->
 
 
 def promote_weights(src: str | Path, name: str, summary: str, out_dir: str | Path | None = None) -> Path:
-    """Turn a training run's output (``train --out runs/X``) into a shipped weight ``out_dir/NAME``.
+    """Turn a training run's output (``train --out runs/X``) into a shipped weight ``out_dir/NAME`` (default: the
+    shipped weights folder).
 
     The tensors are copied unchanged; the metadata gets the name and the one-line ``summary`` shown by ``list``,
     and its ``steps`` and ``train_seconds`` become totals over the whole recorded lineage (every run since the first
     weights, as ``train --init`` chains them).  The ``.json`` sidecar is rewritten from the same metadata and keeps
     the run's loss curve (``history``) when the run's own sidecar has one.  The run's files are left in place.
+    :func:`derain_lib.lineage.promote` writes them (the one writer of lineages and sidecars).
     """
-    import re
+    from .lineage import promote
 
-    from safetensors.torch import load_file, save_file
-
-    src = Path(src)
-    if src.suffix != ".safetensors":
-        src = src.with_suffix(".safetensors")
-    if not src.exists():
-        raise FileNotFoundError(f"weight file not found: {src}")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name) or name.endswith(".safetensors"):
-        raise ValueError(f"weight name {name!r}: use letters, digits and _ . + - (no path, no suffix)")
-    if not summary.strip():
-        raise ValueError("give a one-line --summary: it is what 'list' and the demo show for this weight")
-    meta = read_metadata(src)
-    old = meta["info"]
-    lineage = list(old.get("lineage") or [])
-    runs = lineage or [old]          # a file without a lineage counts as one run
-    steps = sum(int(r.get("steps") or 0) for r in runs)
-    seconds = sum(float(r.get("train_seconds") or 0.0) for r in runs)
-    info = {"name": name, "summary": summary.strip(), "steps": steps, "train_seconds": round(seconds, 1),
-            "machine": old.get("machine", ""), "lineage": lineage}
-    out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dst = out_dir / f"{name}.safetensors"
-    state = load_file(str(src), device="cpu")
-    save_file(state, str(dst), metadata=_file_metadata(meta["arch"], meta["config"], info))
-    side = {"arch": meta["arch"], "config": meta["config"], **info}
-    run_json = src.with_suffix(".json")
-    if run_json.exists():
-        run_side = json.loads(run_json.read_text())
-        for k in ("history", "history_note"):
-            if k in run_side:
-                side[k] = run_side[k]
-    dst.with_suffix(".json").write_text(json.dumps(side, indent=2) + "\n")
-    return dst
+    return promote(src, name, summary, out_dir=Path(out_dir) if out_dir is not None else WEIGHTS_DIR)

@@ -87,16 +87,18 @@ class SyntheticRainBatches:
     """Infinite iterator of training batches with rain synthesized on the fly (in torch, batched).
 
     Yields dicts: ``clean`` (B, 3, P, P) and ``rainy``; with ``scale > 1`` the ``rainy`` input is the
-    bicubic-downsampled rainy image (B, 3, P/s, P/s) and ``clean_lr`` the downsampled clean one.
+    bicubic-downsampled rainy image (B, 3, P/s, P/s) and ``clean_lr`` the downsampled clean one.  ``pool``: clean
+    photos already decoded (then ``clean_dirs`` and ``max_images`` are not read), e.g. shared by several runs.
     """
 
     def __init__(self, clean_dirs: Sequence[str | Path] | None = None, batch_size: int = 16, patch: int = 64,
                  preset: str | RainParams = "mixed", angle_range: tuple[float, float] | None = None,
-                 scale: int = 1, seed: int = 0, max_images: int | None = None, device: str = "cpu"):
+                 scale: int = 1, seed: int = 0, max_images: int | None = None, device: str = "cpu",
+                 pool: ImagePool | None = None):
         check_preset(preset)
         if any(v % scale for v in _hw(patch)):
             raise ValueError(f"patch ({patch}) must be a multiple of scale ({scale})")
-        self.pool = ImagePool(clean_image_files(clean_dirs), max_images, seed)
+        self.pool = pool if pool is not None else ImagePool(clean_image_files(clean_dirs), max_images, seed)
         self.batch_size, self.patch, self.preset, self.angle_range = batch_size, patch, preset, angle_range
         self.scale, self.device = scale, device
         self.rng = random.Random(seed)
@@ -156,11 +158,12 @@ def mixed_batches(first: Iterator[dict[str, torch.Tensor]], second: Iterator[dic
 
 
 def real_patch_batches(folders: Sequence[str | Path] | None = None, batch_size: int = 16, patch: int = 64,
-                       seed: int = 0, exclude: Sequence[str] = ()) -> Iterator[torch.Tensor]:
+                       seed: int = 0, exclude: Sequence[str] = (),
+                       max_images: int | None = None) -> Iterator[torch.Tensor]:
     """Infinite batches (B, 3, P, P) of random crops of real rainy photos (no ground truth).
 
     Default folders: ``<data root>/real_rainy`` and ``<data root>/real_rainy_more``.  ``exclude`` names files
-    held back for showing results.
+    held back for showing results; ``max_images`` decodes only a seeded sample of that many photos.
     """
     folders = [Path(f) for f in folders] if folders else [data_root() / "real_rainy", data_root() / "real_rainy_more"]
     files = []
@@ -169,7 +172,7 @@ def real_patch_batches(folders: Sequence[str | Path] | None = None, batch_size: 
             files += UnpairedFolder(f, exclude=exclude).files
     if not files:
         raise FileNotFoundError(f"no real rainy photos in {', '.join(map(str, folders))}")
-    pool = ImagePool(files, seed=seed)
+    pool = ImagePool(files, max_images, seed=seed)
     rng = random.Random(seed)
     while True:
         yield pool.crops(batch_size, patch, rng)

@@ -12,19 +12,7 @@ from .data import PairedFolder
 from .infer import derain
 from .io import save_image
 from .metrics import all_metrics
-from .paths import data_root
-
-
-def resolve_dataset(name_or_path: str | Path) -> Path:
-    """A dataset name under the data root (``rain100H``) or a path."""
-    p = Path(name_or_path)
-    if p.is_dir():
-        return p
-    q = data_root() / str(name_or_path)
-    if q.is_dir():
-        return q
-    raise FileNotFoundError(f"dataset {str(name_or_path)!r} not found (looked at {p} and {q}; "
-                            "set DERAIN_DATA to the data root)")
+from .paths import resolve_dataset
 
 
 def _bicubic_down(img: np.ndarray, scale: int) -> np.ndarray:
@@ -91,3 +79,12 @@ def format_table(results: list[dict[str, Any]]) -> str:
             lines.append(f"{ds:<22} {r['model']!s:<22} {m['output_psnr_y']:7.2f} {m['output_ssim_y']:7.4f} "
                          f"{m['output_psnr_rgb']:8.2f} {m['output_ssim_rgb']:8.4f} {r['seconds_per_image']:6.2f}")
     return "\n".join(lines)
+
+
+def evaluate_sets(model: torch.nn.Module, datasets, log=print) -> dict[str, dict[str, float]]:
+    """Score ``model`` on each of ``datasets`` (names or paired folders), log the table and return the mean figures
+    by set name (what a training run records under ``eval``, e.g. ``train --eval``)."""
+    results = [evaluate(model, d) for d in datasets]
+    if results:
+        log(format_table(results))
+    return {Path(r["dataset"]).name: r["mean"] for r in results}

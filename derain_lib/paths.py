@@ -33,6 +33,22 @@ def data_root() -> Path:
     return (PACKAGE_DIR.parents[1] / "shared" / "data").resolve()
 
 
+def resolve_dataset(name_or_path: str | Path) -> Path:
+    """A dataset folder: a path to a folder, or a name under the data root (``rain100H``), with an explanation
+    when it is neither.  Training, evaluation, the lab's scoreboard and the notebooks all find their sets here."""
+    p = Path(name_or_path)
+    if p.is_dir():
+        return p
+    q = data_root() / p
+    if q.is_dir():
+        return q
+    looked = f"{p}" if q == p else f"{p} and {q}"
+    raise FileNotFoundError(
+        f"dataset {str(name_or_path)!r} not found (looked at {looked}); set {ENV_VAR} to the folder that holds "
+        f"the data sets (see ../shared/data/SOURCES.md for what each set is)"
+    )
+
+
 def dataset_path(name: str, must_exist: bool = True) -> Path:
     """Path of one dataset folder under the data root, with an explanation when it is missing."""
     path = data_root() / name

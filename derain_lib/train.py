@@ -102,7 +102,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.step = 0
         self.seed = seed
-        # free-form facts about the run that a resume must carry on (the CLI keeps the lineage of --init here)
+        # free-form facts about the run that a resume must carry on (derain_lib.lineage keeps the lineage of the
+        # weights a run started from here)
         self.meta: dict = {}
         self.history: dict[str, list[float]] = {"step": [], "loss": [], "lr": [], "time": []}
         self._elapsed = 0.0
@@ -120,6 +121,11 @@ class Trainer:
         if not self.amp:
             return "fp32"
         return "bf16" if self.amp_dtype == torch.bfloat16 else "fp16"
+
+    @property
+    def elapsed(self) -> float:
+        """Wall-clock seconds of training over the whole run (a resumed run's checkpoint carries the time before)."""
+        return self._elapsed
 
     @property
     def is_main(self) -> bool:
