@@ -1,4 +1,5 @@
-"""What the GPU campaign trains: the papers' batch and crop sizes, and one recipe per shipped weight.
+"""What the GPU campaign trains: one recipe per shipped weight, at its paper's batch and crop (read from each
+model's ``PAPER_SCHEDULE``), and the :class:`~derain_lib.recipe.TrainSpec` of each run (:func:`train_spec`).
 
 Each recipe continues a shipped weight (``derain_lib/weights/NAME``) on the rain its lineage was last trained on,
 at the paper's batch and crop instead of the CPU-sized ones, so that a lent GPU spends its minutes on the
@@ -8,27 +9,24 @@ most, since it is the weight furthest below its paper's in-domain figure (docs/t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-# (batch, crop) of each paper's training, crop as int (square) or (H, W) of the clean / HR image.
-PAPER_SIZES: dict[str, dict] = {
-    # Cai et al., "Dual Recursive Network for Fast Image Deraining", ICIP 2019, Sec. 3.1 (100x100 patches); the
-    # authors' train_Rain100H.py: --batchSize 16, patch_size=100 (stride 80).
-    "drn": {"batch": 16, "crop": 100, "source": "Cai et al. ICIP 2019, Sec. 3.1; authors' train_Rain100H.py"},
-    # Qiu, Huang, Peng, Chen, Huang, "Single image de-raining algorithm based on semi-supervised learning"
-    # (MSNet), Sec. 4.1: batch 16, 64x64 crops.
-    "msnet": {"batch": 16, "crop": 64, "source": "Qiu et al. (MSNet), Sec. 4.1"},
-    # Liu et al., "Self-refining Deep Symmetry Enhanced Network for Rain Removal", ICIP 2019, Sec. 3: 64x64
-    # crops, batch 64 (DSEN and S-DSEN alike).
-    "dsen": {"batch": 64, "crop": 64, "source": "Liu et al. ICIP 2019 (S-DSEN), Sec. 3"},
-    "sdsen": {"batch": 64, "crop": 64, "source": "Liu et al. ICIP 2019 (S-DSEN), Sec. 3"},
-    # Vu & Kim, "Jointly Learning of Heavy Rain Removal and Super-Resolution in Single Images": batch 4, 200x300
-    # crops (taken as the HR crop: derain_lib.models.derain_sr.PAPER_SCHEDULE).
-    "derain_sr": {"batch": 4, "crop": (200, 300), "source": "Vu & Kim (joint heavy-rain removal + SR)"},
-}
 
-# The real photos the shipped msnet-semi held out from its matching loss (the notebooks show results on them).
-SEMI_HELD_OUT = ("drn_real_14.jpg", "drn_real_24.jpg", "heavyrain_web_Image1.png", "heavyrain_web_Image4.png",
-                 "sirr_real_008.jpg", "sirr_real_049.jpg", "sirr_real_117.jpg", "sirr_real_091.jpg")
+def paper_sizes(arch: str) -> dict:
+    """The (batch, crop) of ``arch``'s paper, read from its model's ``PAPER_SCHEDULE`` (crop as int (square) or
+    (H, W) of the clean / HR image), and where they were read."""
+    from derain_lib.models.registry import model_class, paper_schedule
+
+    s = paper_schedule(arch)
+    return {"batch": s["batch"], "crop": s["patch"], "source": f"{model_class(arch).__module__}.PAPER_SCHEDULE"}
+
+
+def held_out_names() -> tuple[str, ...]:
+    """File names of the real photos the shipped msnet-semi held out of its matching loss
+    (:data:`derain_lib.models.semi.HELD_OUT_REAL`; the notebooks show results on them)."""
+    from derain_lib.models.semi import HELD_OUT_REAL
+
+    return tuple(Path(p).name for p in HELD_OUT_REAL)
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,7 @@ def sizes(recipe: Recipe, batch_cap: int | None = None, crop_cap: int | None = N
           scale: int = 1) -> tuple[int, int | tuple[int, int]]:
     """The paper's (batch, crop) for ``recipe``, optionally capped (the CPU dry run), the crop a multiple of
     ``scale`` (derain_sr's LR input is the crop divided by it)."""
-    p = PAPER_SIZES[recipe.arch]
+    p = paper_sizes(recipe.arch)
     batch = min(p["batch"], batch_cap) if batch_cap else p["batch"]
     crop = p["crop"]
     hw = (crop, crop) if isinstance(crop, int) else tuple(crop)
@@ -104,3 +102,25 @@ def sizes(recipe: Recipe, batch_cap: int | None = None, crop_cap: int | None = N
         hw = tuple(max(scale, min(v, crop_cap) // scale * scale) for v in hw)
     crop = hw[0] if hw[0] == hw[1] else hw
     return batch, crop
+
+
+def train_spec(recipe: Recipe, *, config: dict, scale: int, init: str | None = None, resume: str | None = None,
+               summary: str = "", batch_cap: int | None = None, crop_cap: int | None = None, device: str = "auto",
+               precision: str = "auto", seed: int = 100, workers: int = 0, out: str | Path | None = None,
+               command: str = ""):
+    """The :class:`derain_lib.recipe.TrainSpec` of one campaign run: ``recipe`` at its paper's batch and crop
+    (capped), started from the shipped weights (``init``) or a candidate checkpoint (``resume``, at the recipe's
+    lr), writing ``out`` and its checkpoint ``out.pt`` once, at the end.  The length is set by the runner (a step
+    cap or the time budget)."""
+    from derain_lib.recipe import TrainSpec
+
+    batch, crop = sizes(recipe, batch_cap, crop_cap, scale)
+    out = Path(out) if out is not None else None
+    return TrainSpec(
+        recipe.arch, config=config, preset=recipe.preset, mix_pairs=recipe.mix_pairs,
+        real=("default",) if recipe.real else None, exclude=held_out_names() if recipe.real else (),
+        steps=10 ** 9, batch=batch, patch=crop, lr=recipe.lr, grad_clip=recipe.grad_clip, precision=precision,
+        seed=seed, device=device, init=init, resume=resume, resume_lr=recipe.lr if resume else None,
+        ckpt=out.with_suffix(".pt") if out else None, ckpt_every=None, log_every=10, progress="off", out=out,
+        summary=summary, command=command, workers=workers, rain_on="device" if recipe.synth == "device" else "cpu",
+        channels_last=True if str(device).startswith("cuda") else None)

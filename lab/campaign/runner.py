@@ -5,7 +5,9 @@ time a recipe does not use (a step cap, an error) passes to the next ones.  Each
 its data, its training steps (the Trainer stops itself on its time limit between steps) and writing its files;
 a fixed reserve at the end keeps the summary from being cut off.  Output, per recipe: ``NAME.safetensors`` (with
 a lineage record: device, GPU name, steps, seconds, precision), the ``NAME.json`` sidecar, and ``NAME.pt`` (a
-training checkpoint that the next campaign can resume); and ``campaign.json``, the summary.
+training checkpoint that the next campaign can resume); and ``campaign.json``, the summary.  Each run is the
+library's (:func:`derain_lib.recipe.prepare`, ``fit``, ``write``) of the recipe's spec; its lineage entry continues
+the shipped weight's lineage and counts only this campaign's steps.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from pathlib import Path
 import torch
 
 from .. import ROOT
-from .recipes import PAPER_SIZES, Recipe, sizes
+from .recipes import Recipe, paper_sizes, train_spec
 
 RESERVE_S = 3.0          # kept free at the end of the budget for the summary
 WRITE_S = 2.0            # kept free at the end of each recipe's share for its files
@@ -52,85 +54,63 @@ def device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
-def _model_and_trainer(r: Recipe, device, precision: str, seed: int):
-    from derain_lib.checkpoint import load_model, weights_path
-    from derain_lib.train import Trainer
-
-    shipped = weights_path(r.name)
-    cuda = device.type == "cuda"
-    if r.resume and (ROOT / r.resume).exists():
-        model = Trainer.read_checkpoint_model(ROOT / r.resume)
-        start = ("resume", r.resume)
-    else:
-        model = load_model(r.name, device="cpu")
-        start = ("init", str(shipped.relative_to(ROOT)) if shipped.is_relative_to(ROOT) else str(shipped))
-    trainer = Trainer(model, lr=r.lr, device=device, seed=seed, grad_clip=r.grad_clip, precision=precision,
-                      channels_last=cuda or None)
-    if start[0] == "resume":
-        trainer.load_checkpoint(ROOT / r.resume)
-        trainer.set_lr(r.lr)
-    return model, trainer, shipped, start
+_POOLS: dict[str, object] = {}     # data root -> decoded clean photos, shared by every recipe of a campaign
 
 
-def _lineage_entry(r: Recipe, trainer, hist, *, date0, from_step, start, batch, crop, device, workers,
-                   command) -> dict:
-    from derain_lib.runtime import machine_info
+def _clean_pool():
+    """The clean photos of the data root, decoded once per campaign (forked DataLoader workers share them)."""
+    from derain_lib.data import ImagePool, clean_image_files
+    from derain_lib.paths import data_root
 
-    return {"command": command, "date": date0, "steps": trainer.step - from_step,
-            "train_seconds": round(hist["time"][-1], 1) if hist["time"] else 0.0,
-            "cpu_seconds": round(trainer.cpu_seconds, 3), "device": device.type, "gpu": device_name(device),
-            "precision": trainer.compute_precision, "channels_last": trainer.channels_last,
-            "data": f"synthetic ({r.preset}) over clean/"
-                    + (f" + {r.mix_pairs[1]:.0%} of batches from the pairs of {r.mix_pairs[0]}" if r.mix_pairs else "")
-                    + (" + unlabelled real rainy patches (8 photos held out)" if r.real else ""),
-            "preset": r.preset, "batch": batch, "patch": crop, "lr": r.lr, "paper_sizes": PAPER_SIZES[r.arch]["source"],
-            "machine": machine_info(), "loader_workers": workers, "rain_synthesis": r.synth,
-            "interrupted": trainer.interrupted, start[0]: start[1],
-            **({"resumed_at_step": from_step} if start[0] == "resume" else {})}
+    key = str(data_root())
+    if key not in _POOLS:
+        _POOLS[key] = ImagePool(clean_image_files(None))
+    return _POOLS[key]
+
+
+def _repo_path(p: Path) -> str:
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
 
 
 def run_recipe(r: Recipe, out: Path, *, device, time_s: float, max_steps: int | None, batch_cap, crop_cap,
                workers: int, precision: str, seed: int, command: str, log: Callable[[str], None]) -> dict:
-    """Train one recipe for at most ``time_s`` seconds (everything included) and write its files."""
-    from derain_lib.checkpoint import read_metadata, save_weights
-    from derain_lib.models.registry import config_dict
-
-    from .batches import loader
+    """Train one recipe for at most ``time_s`` seconds (everything included) and write its files: the library's
+    run of the recipe's :class:`~derain_lib.recipe.TrainSpec`, whose lineage continues the shipped weight's."""
+    from derain_lib.checkpoint import read_metadata, weights_path
+    from derain_lib.models.registry import build_model, config_dict
+    from derain_lib.recipe import prepare
+    from derain_lib.train import Trainer
 
     t0 = time.time()
-    model, trainer, shipped, start = _model_and_trainer(r, device, precision, seed)
-    scale = int(getattr(model, "scale", 1))
-    batch, crop = sizes(r, batch_cap, crop_cap, scale)
-    batches = loader(r, batch, crop, scale, seed, trainer.device, workers)
+    shipped = weights_path(r.name)
+    meta = read_metadata(shipped)
+    resume = ROOT / r.resume if r.resume and (ROOT / r.resume).exists() else None
+    model = Trainer.read_checkpoint_model(resume) if resume else build_model(r.arch, **meta["config"])
+    start = ("resume", r.resume) if resume else ("init", _repo_path(shipped))
+    spec = train_spec(r, config=config_dict(model), scale=int(getattr(model, "scale", 1)),
+                      init=None if resume else str(shipped), resume=str(resume) if resume else None,
+                      summary=meta["info"].get("summary", ""), batch_cap=batch_cap, crop_cap=crop_cap,
+                      device=str(device), precision=precision, seed=seed, workers=workers,
+                      out=out / f"{r.name}.safetensors", command=command)
+    run = prepare(spec, model, pool=_clean_pool(), log=lambda s: None)
+    trainer = run.trainer
     from_step = trainer.step
-    hist0 = len(trainer.history["time"])
+    run.recipe.steps = from_step + max_steps if max_steps else 10 ** 9
     left = time_s - (time.time() - t0) - WRITE_S
-    log(f"{r.name}: batch {batch}, crop {crop}, {trainer.compute_precision}, {left:.0f} s for training "
-        f"({start[0]} {start[1]})")
-    date0 = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    log(f"{r.name}: batch {run.recipe.batch}, crop {run.recipe.patch}, {trainer.compute_precision}, {left:.0f} s "
+        f"for training ({start[0]} {start[1]})")
     wall0 = time.time()
-    trainer.fit(batches, from_step + max_steps if max_steps else 10 ** 9, log_every=10, progress=False,
-                time_limit=max(left, 1e-3))
+    run.fit(time_limit=max(left, 1e-3), continues=list(meta["info"].get("lineage") or []))
     wall = time.time() - wall0
     steps = trainer.step - from_step
-    hist = {k: v[hist0:] for k, v in trainer.history.items()}
-    hist["time"] = [wall]
-    parent = list(read_metadata(shipped)["info"].get("lineage") or [])
-    run = _lineage_entry(r, trainer, hist, date0=date0, from_step=from_step, start=start, batch=batch, crop=crop,
-                         device=trainer.device, workers=workers, command=command)
-    run["train_seconds"] = round(wall, 1)
-    info = {"command": command, "steps": sum(int(e.get("steps") or 0) for e in parent) + steps,
-            "train_seconds": round(wall, 1), "final_loss": hist["loss"][-1] if hist["loss"] else None,
-            "machine": run["machine"], "data": run["data"], "batch": batch, "patch": crop, "lr": r.lr,
-            "lineage": parent + [run], "summary": read_metadata(shipped)["info"].get("summary", "")}
-    path = save_weights(model, out / f"{r.name}.safetensors", info)
-    history = {k: [round(float(x), 6) for x in v] for k, v in hist.items() if k not in ("lr", "time")}
-    side = {"arch": r.arch, "config": config_dict(model), **info, "history": history}
-    path.with_suffix(".json").write_text(json.dumps(side, indent=2, default=str) + "\n")
-    trainer.save_checkpoint(out / f"{r.name}.pt")
+    path = run.write(device=trainer.device.type, gpu=device_name(trainer.device), channels_last=trainer.channels_last,
+                     paper_sizes=paper_sizes(r.arch)["source"], loader_workers=workers, rain_synthesis=r.synth,
+                     **{start[0]: start[1]}, **({"resumed_from": r.resume} if resume else {}))
+    hist = trainer.history
     return {"name": r.name, "arch": r.arch, "status": "ok", "steps": steps, "train_seconds": round(wall, 2),
-            "steps_per_second": round(steps / wall, 3) if wall > 0 else None, "batch": batch, "crop": crop,
-            "precision": trainer.compute_precision, "final_loss": info["final_loss"],
+            "steps_per_second": round(steps / wall, 3) if wall > 0 else None, "batch": run.recipe.batch,
+            "crop": run.recipe.patch, "precision": trainer.compute_precision,
+            "final_loss": hist["loss"][-1] if steps and hist["loss"] else None,
             "seconds_total": round(time.time() - t0, 2), "files": [path.name, path.with_suffix(".json").name,
                                                                    f"{r.name}.pt"]}
 

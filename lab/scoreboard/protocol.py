@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from derain_lib.paths import WEIGHTS_DIR, data_root
+from derain_lib.paths import WEIGHTS_DIR, data_root, resolve_dataset
 
 from .. import ROOT
 
@@ -33,10 +33,8 @@ COMMAND = "nice -n 10 python -m lab scoreboard --jobs 2 --write"  # torch thread
 
 
 def set_dir(name: str) -> Path:
-    p = data_root() / name
-    if not p.is_dir():
-        raise FileNotFoundError(f"dataset {name!r} not found at {p} (set DERAIN_DATA to the data root)")
-    return p
+    """The scoreboard's set ``name`` under the data root (never a folder of the same name elsewhere)."""
+    return resolve_dataset(data_root() / name)
 
 
 def set_fingerprint(name: str) -> str:

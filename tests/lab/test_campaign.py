@@ -104,7 +104,9 @@ def test_dry_run_every_family_writes_loadable_weights(tiny_archive, tiny_root, t
         shipped = read_metadata(WEIGHTS_DIR / f"{r['name']}.safetensors")["info"]
         info = read_metadata(out / f"{r['name']}.safetensors")["info"]
         run = info["lineage"][-1]
-        assert run["steps"] == 2 and run["train_seconds"] > 0 and run["cpu_seconds"] > 0
+        # seconds are recorded to the millisecond; two steps on a fast machine may take less than one
+        assert run["steps"] == 2
+        assert all(isinstance(run[k], float) and run[k] >= 0 for k in ("train_seconds", "cpu_seconds")), run
         assert run["gpu"] == "cpu" and run["precision"] == "fp32" and run["batch"] == 2
         assert len(info["lineage"]) == len(shipped.get("lineage") or []) + 1      # the shipped lineage, continued
         side = json.loads((out / f"{r['name']}.json").read_text())

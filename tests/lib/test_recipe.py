@@ -1,5 +1,5 @@
 """One training-run spec: built in Python or from the command line, the same run; its batches, as the library's
-data sources make them; a 2-step run's files and lineage."""
+data sources make them; a 2-step run's files and lineage; the campaign's batches equal to the command line's."""
 from __future__ import annotations
 
 import json
@@ -152,3 +152,26 @@ def test_a_two_step_run_writes_weights_a_sidecar_and_one_lineage_entry(data_root
     assert load_model(out, device="cpu").config.stages == 2
     with pytest.raises(ValueError, match="evaluate="):
         run(TrainSpec("drn", steps=1, out=out, eval=["rain100L"]))
+
+
+@pytest.mark.parametrize("name, argv", [
+    ("msnet-semi", ["msnet", "--preset", "bank+bank_1dir", "--real", "default", "--lr", "5e-5"]),
+    ("drn-heavy", ["drn", "--preset", "bank_heavy+bank_heavy+bank_1dir", "--mix-pairs", "rain100H_train12", "0.2",
+                   "--lr", "5e-5"]),
+])
+def test_the_campaign_and_the_command_line_make_the_same_batches(data_root, name, argv):
+    from derain_lib.models.registry import build_model
+    from lab.campaign import RECIPES, train_spec
+    from lab.campaign.recipes import held_out_names
+
+    recipe = RECIPES[name]
+    campaign = train_spec(recipe, config={}, scale=1, batch_cap=2, crop_cap=24, device="cpu", seed=7)
+    exclude = ["--exclude", *held_out_names()] if recipe.real else []
+    cli = _cli_spec(*argv, *exclude, "--batch", "2", "--patch", "24", "--seed", "7", "--steps", "1", "--out", "x")
+    for field in ("arch", "preset", "mix_pairs", "real", "exclude", "batch", "patch", "lr", "seed"):
+        assert getattr(campaign, field) == getattr(cli, field), field
+    model = build_model(recipe.arch, channels=8) if recipe.arch == "msnet" else build_model(recipe.arch, stages=2)
+    a, b = build_batches(campaign, model), build_batches(cli, model)
+    assert a.description == b.description and a.n_images == b.n_images
+    for _ in range(3):
+        assert _equal(next(a.batches), next(b.batches))
