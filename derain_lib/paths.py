@@ -49,16 +49,5 @@ def resolve_dataset(name_or_path: str | Path) -> Path:
     )
 
 
-def dataset_path(name: str, must_exist: bool = True) -> Path:
-    """Path of one dataset folder under the data root, with an explanation when it is missing."""
-    path = data_root() / name
-    if must_exist and not path.exists():
-        raise FileNotFoundError(
-            f"dataset {name!r} not found at {path}. Set {ENV_VAR} to the folder that holds it "
-            f"(see ../shared/data/SOURCES.md for what each set is)."
-        )
-    return path
-
-
 def has_dataset(name: str) -> bool:
     return (data_root() / name).exists()
