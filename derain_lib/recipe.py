@@ -320,6 +320,7 @@ def build_batches(spec: TrainSpec, model=None, *, device: str | torch.device | N
     from .runtime import resolve_device
 
     if model is None:
+        torch.manual_seed(spec.seed)            # a model trained from scratch starts from the same weights each run
         model = build_model(spec.arch, **spec.config)
     r = read_recipe(spec, model)
     data = build_data(spec, r, pool=pool)
@@ -432,6 +433,7 @@ def prepare(spec: TrainSpec, model=None, *, pool=None, log: Callable[[str], None
     if spec.threads:
         torch.set_num_threads(spec.threads)
     if model is None:
+        torch.manual_seed(spec.seed)            # a model trained from scratch starts from the same weights each run
         model = build_model(spec.arch, **spec.config)
     r = read_recipe(spec, model)
     data = build_data(spec, r, pool=pool)

@@ -43,7 +43,8 @@ REAL_IMAGE = "rain100H/rainy/001.png"
 
 @torch.no_grad()
 def before(model, x: torch.Tensor) -> torch.Tensor:
-    """The eval forward before the fast paths: the reference ``_Body.forward`` under no_grad, as DSEN/SDSEN called it."""
+    """The eval forward before the fast paths: the reference ``_Body.forward`` under no_grad, as DSEN/SDSEN
+    called it."""
     body = model.body
     if not isinstance(model, SDSEN):
         return x - body(x)[0]
