@@ -24,7 +24,6 @@ import torch
 __all__ = [
     "BACKENDS",
     "Runner",
-    "add_backend_argument",
     "available_backends",
     "get_runner",
     "onnx_cache_path",
@@ -35,13 +34,6 @@ BACKENDS = ("torch", "onnxruntime", "openvino")
 _PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
 _MAX_SESSIONS = 6       # sessions kept in memory (each holds its weights and compiled kernels)
 _MAX_OV_SHAPES = 4      # OpenVINO: compiled static-shape models kept per session (tiles use one or two shapes)
-
-
-def add_backend_argument(parser) -> None:
-    """Add ``--backend {torch,onnxruntime,openvino}`` (default torch) to an argparse parser."""
-    parser.add_argument("--backend", choices=BACKENDS, default="torch",
-                        help="inference backend: torch (default), onnxruntime or openvino (CPU; optional packages, "
-                             "the model is exported to ONNX once and cached)")
 
 
 def require_backend(backend: str):

@@ -10,7 +10,7 @@ exactly what a model removed.
 
 The demo (``demo_app.py``) and the tests use these files.  They live inside the package, in
 ``derain_lib/example_images/`` (package data, a few hundred KB in all), so that an installed wheel has them too;
-``python -m derain_lib.examples`` rebuilds them there (or into ``--out``).
+``python -m lab.tools.build_examples`` (a maintainers' tool) rebuilds them with :func:`build_examples`.
 
 :func:`real_examples` lists *real* rainy photos from the shared data root (``real_rainy/``, ``real_rainy_more/``;
 never copied into the project), which the demo offers first when they are present: the photos that
@@ -19,7 +19,6 @@ has seen them. :func:`demo_examples` chooses between the two.
 """
 from __future__ import annotations
 
-import argparse
 import io as _io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +90,7 @@ def _jpeg_roundtrip(arr: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
     return data, np.asarray(Image.open(_io.BytesIO(data)).convert("RGB"))
 
 
-def build_examples(out_dir: str | Path = EXAMPLES_DIR, long_side: int = LONG_SIDE) -> list[Path]:
+def build_examples(out_dir: str | Path, long_side: int = LONG_SIDE) -> list[Path]:
     """Write ``NAME_clean.jpg`` and ``NAME_rainy.png`` for every entry of :data:`EXAMPLES`; return the paths."""
     from .rain import add_rain
 
@@ -153,16 +152,3 @@ def demo_examples(folder: str | Path = EXAMPLES_DIR, root: str | Path | None = N
     if real:
         return "real", [(p, None, t) for p, t in real]
     return "synthetic", example_pairs(folder)
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(EXAMPLES_DIR), help="output folder (default: the package's example_images/)")
-    ap.add_argument("--long-side", type=int, default=LONG_SIDE)
-    args = ap.parse_args(argv)
-    for p in build_examples(args.out, args.long_side):
-        print(f"{p}  {p.stat().st_size / 1024:.0f} KB")
-
-
-if __name__ == "__main__":
-    main()

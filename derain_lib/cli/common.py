@@ -95,3 +95,12 @@ def command_line(args) -> str:
     argv = getattr(args, "argv", None)
     prog = getattr(args, "prog", "python -m derain_lib")
     return f"{prog} " + " ".join(shlex.quote(str(a)) for a in (sys.argv[1:] if argv is None else argv))
+
+
+def add_backend_argument(parser) -> None:
+    """Add ``--backend {torch,onnxruntime,openvino}`` (default torch) to a subcommand's parser."""
+    from ..backends import BACKENDS
+
+    parser.add_argument("--backend", choices=BACKENDS, default="torch",
+                        help="inference backend: torch (default), onnxruntime or openvino (CPU; optional packages, "
+                             "the model is exported to ONNX once and cached)")

@@ -7,9 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..backends import add_backend_argument
 from ..infer import AUTO_TILE_PIXELS, DEFAULT_OVERLAP, DEFAULT_TILE
-from .common import add_model_options, expand_inputs, load_model_from_args, positive_int
+from .common import add_backend_argument, add_model_options, expand_inputs, load_model_from_args, positive_int
 
 
 def non_negative_int(s: str) -> int:

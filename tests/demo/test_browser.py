@@ -67,7 +67,7 @@ def app_url():
 
     torch.set_num_threads(1)
     if not examples.example_pairs():
-        pytest.fail(f"{examples.EXAMPLES_DIR} is empty: run `python -m derain_lib.examples`")
+        pytest.fail(f"{examples.EXAMPLES_DIR} is empty: run `python -m lab.tools.build_examples`")
     bank = ModelBank(device="cpu")
     # the model the page preselects (the scoreboard's pick for real photos, else msnet-semi), one experiment
     # weight (hidden behind the toggle) and one derain + SR weight: few models, so little CPU time

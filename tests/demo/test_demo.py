@@ -112,7 +112,7 @@ def reference_pair() -> tuple[Path, Path]:
 def served(tmp_path_factory):
     torch.set_num_threads(1)
     if not examples.example_pairs():
-        pytest.fail(f"{examples.EXAMPLES_DIR} is empty: run `python -m derain_lib.examples`")
+        pytest.fail(f"{examples.EXAMPLES_DIR} is empty: run `python -m lab.tools.build_examples`")
     bank = ModelBank(device="cpu")
     shipped = bank.derain_names
     preferred = [n for n in shipped if n.startswith("drn")] or shipped

@@ -95,12 +95,16 @@ def _walk(mod: str, path: Path, known: set[str]) -> tuple[list[Arrow], list[tupl
         lazy = id(node) in lazy_nodes
         if isinstance(node, ast.Import):
             for a in node.names:
+                if a.name == "argparse":
+                    arrows.append(Arrow(mod, "argparse", (), lazy, node.lineno))
                 if a.name.split(".")[0] in PACKAGES:
                     arrows.append(Arrow(mod, a.name, (), lazy, node.lineno))
                     bound[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
         elif isinstance(node, ast.ImportFrom):
             target = (".".join(here[:len(here) - node.level + 1] + ([node.module] if node.module else []))
                       if node.level else (node.module or ""))
+            if target == "argparse":
+                arrows.append(Arrow(mod, "argparse", tuple(a.name for a in node.names), lazy, node.lineno))
             if target.split(".")[0] not in PACKAGES:
                 continue
             names = tuple(a.name for a in node.names)
@@ -172,6 +176,8 @@ def _violations(arrows: list[Arrow], files) -> list[str]:
             out.append(f"{where}: models/ and layers/ import only the ground floor {GROUND}")
         if _under(a.src, "derain_lib") and not _under(a.src, FACES) and _under(a.dst, "derain_lib.cli"):
             out.append(f"{where}: only the command line's own modules import derain_lib.cli")
+        if _under(a.src, "derain_lib") and not _under(a.src, FACES) and a.dst == "argparse":
+            out.append(f"{where}: argparse belongs to the command line (derain_lib/cli)")
         if _under(a.src, TRAINING) and _under(a.dst, ("derain_lib.evaluate", "derain_lib.checkpoint",
                                                       "derain_lib.infer", "derain_lib.export")):
             out.append(f"{where}: training never reaches into evaluation, inference or the weight hub")
@@ -209,8 +215,8 @@ def test_the_rain_synthesizer_never_reaches_the_batch_layer():
 
 def test_the_layers_hold():
     """derain_lib never imports lab or derain_demo; the demo never imports lab; the science imports only the
-    ground floor; only the command line imports the command line; training never reaches into evaluation or
-    inference; no module imports another module's private names."""
+    ground floor; only the command line imports the command line or argparse; training never reaches into
+    evaluation or inference; no module imports another module's private names."""
     files, arrows, _ = _graph()
     bad = _violations(arrows, files)
     assert not bad, "layering broken:\n" + "\n".join(bad)
@@ -235,6 +241,7 @@ def test_the_rules_catch_the_arrows_the_review_found():
         Arrow("derain_demo.app", "derain_lib.infer", ("_starts",), False, 0),        # a private across modules
         Arrow("derain_lib.models.dsen", "derain_lib.train", ("Trainer",), False, 0),  # the science climbs up
         Arrow("derain_lib.paths", "lab", ("ROOT",), False, 0),                       # the library reads the repo
+        Arrow("derain_lib.backends", "argparse", (), False, 0),                    # argparse outside the CLI
     ]
     for arrow in planted:
         assert _violations([arrow], files), f"not caught: {arrow}"

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from derain_lib import build_model, derain
-from derain_lib.backends import BACKENDS, add_backend_argument, get_runner, require_backend
+from derain_lib.backends import BACKENDS, get_runner, require_backend
+from derain_lib.cli.common import add_backend_argument
 from derain_lib.infer import run_model
 
 TOL = 1e-4
