@@ -88,6 +88,7 @@ def test_paper_sizes_and_caps():
         select(["nope"])
 
 
+@pytest.mark.slow
 @require_data("clean")
 def test_dry_run_every_family_writes_loadable_weights(tiny_archive, tiny_root, tmp_path, capsys):
     out = tmp_path / "out"
@@ -116,6 +117,7 @@ def test_dry_run_every_family_writes_loadable_weights(tiny_archive, tiny_root, t
     assert heavy["resume"] == "lab/campaign/candidates/drn-h16b.pt" and heavy["resumed_at_step"] > 0
 
 
+@pytest.mark.slow
 @require_data("clean")
 def test_stops_by_itself_when_the_budget_runs_out(tiny_root, tmp_path):
     budget = 8.0
@@ -187,6 +189,7 @@ def test_campaign_is_a_verb_of_the_command_line(capsys):
     assert "--out" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_estimate_counts_flops_and_bounds_the_gpu_rate():
     """The GPU estimate is bounded by both the FLOP rate and the per-op launch cost it assumes."""
     from lab.campaign import estimate

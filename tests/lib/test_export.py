@@ -23,6 +23,9 @@ from derain_lib.export import OPSET, export_module, export_onnx, graph_inputs, m
 from derain_lib.layers.gconv import rotate_p4
 from derain_lib.mser import mser_guidance
 
+pytestmark = pytest.mark.slow   # an ONNX export of every shipped weight (about a minute)
+
+
 TOL = 1e-4
 SIZES = [(1, 29, 41), (2, 37, 22)]  # (batch, H, W): odd and even, neither the traced 37x53
 

@@ -61,6 +61,7 @@ def test_crop_border(rng):
     assert psnr(b2, a, crop_border=4) == pytest.approx(psnr(b[4:-4, 4:-4], a[4:-4, 4:-4]))
 
 
+@pytest.mark.slow
 @require_data("rain100H")
 def test_rain100h_rainy_input_matches_literature():
     """The literature's 'rainy input' figure for Rain100H is 13.56 dB Y-PSNR (PReNet/DRN tables)."""

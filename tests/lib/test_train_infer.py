@@ -136,6 +136,7 @@ def test_trainer_bf16_and_channels_last_steps():
         Trainer(TinyNet(), _loss, precision="fp8")
 
 
+@pytest.mark.slow
 def test_torchrun_gloo_two_processes(tmp_path):
     """The multi-GPU path (torchrun + DDP) on CPU with the gloo backend: ranks stay in sync."""
     script = tmp_path / "ddp.py"
@@ -256,6 +257,7 @@ def test_derain_any_input(tiny_net, photo):
     assert derain(gray, tiny_net).shape == photo.shape
 
 
+@pytest.mark.slow
 def test_large_image_memory_is_bounded(tmp_path):
     """A 6000x4000 photo is tiled automatically; peak memory of the whole process stays at a few GiB."""
     code = textwrap.dedent(f"""
