@@ -24,7 +24,7 @@ Shape walk-through (B images, C = ``cfg.channels``)::
       tail conv3x3                    -> r (B,3,H',W')   (negative) rain layer
       y = x + r, crop back            -> (B,3,H,W)
 
-Readings of parts the issue/paper description leaves open (the paper's text was not available to us; these
+Readings of parts the paper's description leaves open (the paper's text was not available to us; these
 choices are ours and are listed so that a reader can change them):
 
 * **Cascade convolution learning block** (Fig. 3): ``convs`` 3x3 conv + ReLU layers applied one after the
@@ -46,7 +46,7 @@ choices are ours and are listed so that a reader can change them):
   is close to the identity map (ours; it shortens short CPU runs).
 
 Shipped weights (``derain_lib/weights/msnet-sup`` and ``msnet-semi``, sidecar JSON has command and figures):
-``channels=16`` (the paper's 32 costs ~3x more per step on our shared 2-core CPU), everything else the
+``channels=16`` (the paper's 32 costs about 3x more per training step on a CPU), everything else the
 defaults; both share their first runs, then take the same last run (steps, seed, synthetic batches, learning
 rate); in it ``msnet-semi`` adds ``L_match`` against patches of the real photos in ``real_rainy/`` and
 ``real_rainy_more/`` minus :data:`HELD_OUT_REAL`, weighted ``match_weight=0.1`` (ours: at the paper's 1 the term
