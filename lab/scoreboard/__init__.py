@@ -16,6 +16,8 @@ One module per job:
 * :mod:`.evaluate`: one method on one set through the cache, one weight's row, the subset its speed allows;
 * :mod:`.board`: the whole board (input row, weights, SR comparison rows, papers, picks);
 * :mod:`.rule`: the recommendation rule, the below-input check and the project's targets;
+* :mod:`.lineage`: the notes a weight earns from its training history (a lineage that used ``heavy_thin`` as it
+  was first calibrated, on Rain100H test images);
 * :mod:`.papers`: figures not measured here, with their sources;
 * :mod:`.machines`: the machine each timing came from;
 * :mod:`.render`, :mod:`.readme`, :mod:`.plot`, :mod:`.publish`: docs/scoreboard.md, the README blocks, the
@@ -35,6 +37,7 @@ from .evaluate import (
     score_one,
     set_summary,
 )
+from .lineage import HEAVY_THIN_NOTE, board_flags, lineage_flags, weight_flags
 from .machines import machine_state, machines_markdown, short_machine, timing_machines_note
 from .methods import Method, bicubic_method, input_method, sidecar, weight_files, weight_method
 from .papers import PAPERS, PROTOCOL_OF_KIND
@@ -63,18 +66,18 @@ from .protocol import (
 )
 from .publish import write
 from .readme import MAX_RESULT_ROWS, pick_block, readme_blocks, result_rows, results_block, update_readme
-from .render import GENERATED, rgb_table, to_json, to_markdown, y_table
+from .render import GENERATED, lineage_legend, lineage_marks, rgb_table, to_json, to_markdown, y_table
 from .rule import RECOMMENDED_RULE, below_input, check, gain, reasons, recommend, targets
 
 __all__ = [
-    "CACHE_DIR", "COMMAND", "DEFAULT_MAX_SECONDS", "GENERATED", "JSON_PATH", "MAX_RESULT_ROWS", "MD_PATH", "METRICS",
-    "NR_MAX_PIXELS", "NR_SET", "OUT_DIR", "PAIRED_SETS", "PAPERS", "PNG_PATH", "PROTOCOL", "PROTOCOL_OF_KIND",
-    "README_PATH", "RECOMMENDED_RULE", "SUBSETS", "SUBSET_SETS",
-    "Cache", "Method", "below_input", "bicubic_method", "build", "check", "choose_subset", "densest_cached",
-    "downscale_to", "eval_paired", "eval_real", "evaluate_weight", "gain", "heldout_real",
-    "input_method", "machine_state", "machines_markdown", "pick_block", "plot", "readme_blocks", "real_photo_files",
-    "reasons", "recommend", "remaining_pixels", "result_rows", "results_block", "rgb_table", "score_one",
-    "set_fingerprint", "set_summary", "short_machine", "sidecar", "subset_indices", "targets",
-    "timing_machines_note", "to_json", "to_markdown", "update_readme", "weight_files", "weight_method", "write",
-    "y_table",
+    "CACHE_DIR", "COMMAND", "DEFAULT_MAX_SECONDS", "GENERATED", "HEAVY_THIN_NOTE", "JSON_PATH", "MAX_RESULT_ROWS",
+    "MD_PATH", "METRICS", "NR_MAX_PIXELS", "NR_SET", "OUT_DIR", "PAIRED_SETS", "PAPERS", "PNG_PATH", "PROTOCOL",
+    "PROTOCOL_OF_KIND", "README_PATH", "RECOMMENDED_RULE", "SUBSETS", "SUBSET_SETS",
+    "Cache", "Method", "below_input", "bicubic_method", "board_flags", "build", "check", "choose_subset",
+    "densest_cached", "downscale_to", "eval_paired", "eval_real", "evaluate_weight", "gain", "heldout_real",
+    "input_method", "lineage_flags", "lineage_legend", "lineage_marks", "machine_state", "machines_markdown",
+    "pick_block", "plot", "readme_blocks", "real_photo_files", "reasons", "recommend", "remaining_pixels",
+    "result_rows", "results_block", "rgb_table", "score_one", "set_fingerprint", "set_summary", "short_machine",
+    "sidecar", "subset_indices", "targets", "timing_machines_note", "to_json", "to_markdown", "update_readme",
+    "weight_files", "weight_flags", "weight_method", "write", "y_table",
 ]

@@ -10,6 +10,7 @@ from derain_lib.paths import WEIGHTS_DIR, data_root
 
 from .cache import Cache
 from .evaluate import Log, eval_paired, eval_real, evaluate_weight, set_summary, worker
+from .lineage import weight_flags
 from .machines import machine_state
 from .methods import bicubic_method, drn_then_bicubic, input_method, weight_files
 from .papers import PAPERS
@@ -118,6 +119,7 @@ def build(weights: Sequence[str] | None = None, weights_dir: str | Path = WEIGHT
     skip_outdoor = cached_only or (only is not None and "outdoor_rain_sample" not in only)
     board["comparisons"] = _sr_comparisons(scales, drn_weights, cache, log, skip_outdoor)
     board["papers"] = PAPERS
+    board["lineage_flags"] = weight_flags((r["weights"] for r in board["rows"]), weights_dir)
     board["recommended"] = recommend(board["rows"])
     board["recommended_rule"] = RECOMMENDED_RULE
     board["computed_this_run"] = len(cache.computed)

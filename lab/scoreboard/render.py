@@ -1,7 +1,8 @@
 """Markdown of the scoreboard: the full Y and RGB tables and the whole of docs/scoreboard.md.
 
-Everything here is a pure function of the board's scored content (rows, input, comparisons, papers, picks), never
-of when or where the command ran, so the same cache always renders the same text.
+Everything here is a pure function of the board's scored content (rows, input, comparisons, papers, picks) and of
+the lineage notes of its weights (:mod:`.lineage`: recorded in the board, else read from the shipped sidecars),
+never of when or where the command ran, so the same cache always renders the same text.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .lineage import board_flags
 from .machines import machines_markdown, threads_text, timing_machines_note
 from .papers import PROTOCOL_OF_KIND
 from .protocol import COMMAND, NR_MAX_PIXELS, PAIRED_SETS, heldout_real
@@ -22,6 +24,34 @@ SET_TITLES = {"rain100L": "Rain100L", "rain100H": "Rain100H", "outdoor_rain_samp
 def to_json(board: dict[str, Any]) -> dict[str, Any]:
     """The published JSON (no per-image rows; those stay in the cache)."""
     return json.loads(json.dumps(board, default=float))
+
+
+MARKS = ("†", "‡", "§", "¶")
+
+
+def lineage_marks(board: dict[str, Any]) -> tuple[dict[str, str], list[tuple[str, str, list[str]]]]:
+    """``({weight: its footnote marks}, [(mark, note, weights)])``: one mark per distinct lineage note, in the
+    order the notes first occur among the rows."""
+    flags = board_flags(board)
+    notes: list[str] = []
+    for r in board["rows"]:
+        for n in flags.get(r["weights"], []):
+            if n not in notes:
+                notes.append(n)
+    mark = {n: MARKS[i % len(MARKS)] * (1 + i // len(MARKS)) for i, n in enumerate(notes)}
+    per_weight = {w: "".join(mark[n] for n in ns) for w, ns in flags.items() if ns}
+    legend = [(mark[n], n, [r["weights"] for r in board["rows"] if n in flags.get(r["weights"], [])]) for n in notes]
+    return per_weight, legend
+
+
+def _mark(marks: dict[str, str], name: str) -> str:
+    return f" {marks[name]}" if name in marks else ""
+
+
+def lineage_legend(board: dict[str, Any]) -> list[str]:
+    """One sentence per lineage note under the tables, naming the weights that carry it."""
+    return [f"{m} {note[0].upper()}{note[1:]}: " + ", ".join(f"`{w}`" for w in ws) + "."
+            for m, note, ws in lineage_marks(board)[1]]
 
 
 def cell(s: dict[str, Any] | None, y: bool = True, scale: int = 1) -> str:
@@ -64,8 +94,9 @@ def y_table(board: dict[str, Any]) -> list[str]:
          "|---|---|---:|---|---|---|---:|---:|",
          (f"| *rainy input* | | | {cell(inp['sets']['rain100L'])} | {cell(inp['sets']['rain100H'])} | "
          f"{cell(inp['sets']['outdoor_rain_sample'])} | {inp['nr_real']:.2f} | |")]
+    marks = lineage_marks(board)[0]
     for r in board["rows"]:
-        name = f"`{r['weights']}`" + (" (experiment)" if r["experiment"] else "")
+        name = f"`{r['weights']}`{_mark(marks, r['weights'])}" + (" (experiment)" if r["experiment"] else "")
         sc = r.get("scale", 1)
         model = r["arch"] + (f" x{sc} (LR input)" if sc > 1 else "")
         L.append(f"| {name} | {model} | {r['params']:,} | {cell(r['sets']['rain100L'], True, sc)} | "
@@ -86,9 +117,10 @@ def rgb_table(board: dict[str, Any]) -> list[str]:
     L = ["| weights | Rain100L | Rain100H | Outdoor-Rain sample |", "|---|---|---|---|",
          (f"| *rainy input* | {cell(inp['sets']['rain100L'], False)} | {cell(inp['sets']['rain100H'], False)} | "
          f"{cell(inp['sets']['outdoor_rain_sample'], False)} |")]
+    marks = lineage_marks(board)[0]
     for r in board["rows"]:
         sc = r.get("scale", 1)
-        L.append(f"| `{r['weights']}` | {cell(r['sets']['rain100L'], False, sc)} | "
+        L.append(f"| `{r['weights']}`{_mark(marks, r['weights'])} | {cell(r['sets']['rain100L'], False, sc)} | "
                  f"{cell(r['sets']['rain100H'], False, sc)} | {cell(r['sets']['outdoor_rain_sample'], False, sc)} |")
     for c in board["comparisons"]:
         L.append(f"| *{c['label']}* | {cell(c['sets'].get('rain100L'), False)} | "
@@ -152,15 +184,24 @@ def to_markdown(board: dict[str, Any]) -> str:
          *(f"- {text}" for _, text in RULE_BULLETS), "", CANDIDATES, "", picks_line(board), ""]
     why = reasons(board)
     labels = {"real_photos": "real photos", "heavy": "heavy rain", "light": "light rain"}
-    L += [f"- {labels[k]}: `{board['recommended'][k]}`, {why[k]}." for k in labels if k in why]
+    marks = lineage_marks(board)[0]
+    L += [f"- {labels[k]}: `{board['recommended'][k]}`{_mark(marks, board['recommended'][k])}, {why[k]}."
+          for k in labels if k in why]
+    legend = lineage_legend(board)
+    if legend:
+        L += ["", *legend]
     L += ["", "## All weights, Y channel", "", *y_table(board), ""]
+    if legend:
+        L += [*legend, ""]
     if board.get("pending"):
         L += ["Not evaluated yet (no complete subset in the cache; the same command continues where it stopped): "
               + ", ".join(f"`{n}`" for n in board["pending"]) + ".", ""]
     mixed = timing_machines_note(board)
     if mixed:
         L += [mixed, ""]
-    L += ["## All weights, RGB", "", "PSNR (dB) / SSIM on RGB, the same images as above.", "", *rgb_table(board), "",
+    L += ["## All weights, RGB", "",
+          "PSNR (dB) / SSIM on RGB, the same images as above" + (" (marks as above)." if legend else "."), "",
+          *rgb_table(board), "",
           "## Quality against CPU time", "",
           "![Y-PSNR on Rain100L and Rain100H against CPU seconds per image](../assets/scoreboard/quality_vs_time.png)",
           "", "## Machines", "",

@@ -164,3 +164,16 @@ def test_heldout_real_mean_uses_the_held_out_photos(tiny, monkeypatch):
     row = next(r for r in _build(tiny)["rows"] if r["weights"] == "drn-tiny")
     assert row["nr_real_heldout"] == pytest.approx(row["nr_per_image"]["p1.png"])
     assert row["nr_real_heldout"] != pytest.approx(row["nr_real"])
+
+
+def test_build_records_the_lineage_flags_of_the_sidecars(tiny):
+    """A weight whose sidecar's lineage trained on heavy_thin before its recalibration is flagged in the board and
+    marked in the Markdown; the other is not."""
+    side = {"lineage": [{"command": "python -m derain_lib train drn --preset heavy_thin", "steps": 5},
+                        {"command": "python -m derain_lib train drn --preset bank_heavy", "steps": 5}]}
+    (tiny["weights"] / "drn-tiny.json").write_text(json.dumps(side))
+    board = _build(tiny)
+    assert board["lineage_flags"] == {"drn-tiny": [sb.HEAVY_THIN_NOTE]}
+    md = sb.to_markdown(board)
+    assert "| `drn-tiny` † | drn |" in md and "| `drn-exp` (experiment) | drn |" in md
+    assert "† Lineage includes heavy_thin as first calibrated on 12 Rain100H test images" in md

@@ -141,3 +141,45 @@ def test_cpu_times_from_several_machines_are_labelled():
     assert "AMD EPYC: `light-best`" in note and "AMD EPYC and Intel Xeon: `heavy-best`" in note
     assert note in sb.to_markdown(board)
     assert "- Intel Xeon, 2 logical cores: `heavy-best`" in sb.machines_markdown(board)
+
+
+def test_lineage_that_used_the_old_heavy_thin_is_flagged():
+    from derain_lib.rain import PRESET_CALIBRATION
+
+    note = [sb.HEAVY_THIN_NOTE]
+    old = {"lineage": [{"command": "python -m derain_lib train drn --preset heavy_thin --steps 10", "steps": 10},
+                       {"command": "python -m derain_lib train drn --preset bank_heavy", "preset": "bank_heavy"}]}
+    assert sb.lineage_flags(old) == note
+    # in a run's training phases, in a joined preset, or at the top level of a sidecar that predates lineages
+    assert sb.lineage_flags({"lineage": [{"preset": "mixed", "training_phases": [{"preset": "heavy_thin"}]}]}) == note
+    assert sb.lineage_flags({"lineage": [{"preset": "heavy_thin+heavy_cross"}]}) == note
+    assert sb.lineage_flags({"command": "train drn --preset heavy_thin", "summary": "x"}) == note
+    # a run recorded with the recalibrated presets, a mention outside the training record, or none: no flag
+    assert sb.lineage_flags({"lineage": [{"preset": "heavy_thin", "preset_calibration": PRESET_CALIBRATION}]}) == []
+    assert sb.lineage_flags({"summary": "3.2 dB gained on heavy_thin", "lineage": [{"preset": "bank"}]}) == []
+    assert sb.lineage_flags({"lineage": [{"preset": "heavy_thinner"}]}) == []
+    assert sb.lineage_flags({"lineage": [{"preset": "bank_heavy"}]}) == [] and sb.lineage_flags({}) == []
+
+
+def test_flagged_rows_carry_a_footnote_and_the_sentence():
+    board = _board(ROWS)
+    assert "†" not in sb.to_markdown(board)           # hand-made names: no shipped sidecar, no flag
+    board["lineage_flags"] = {"heavy-best": [sb.HEAVY_THIN_NOTE]}
+    md = sb.to_markdown(board)
+    assert "| `heavy-best` † | drn |" in md            # Y table
+    assert "| `heavy-best` † | 26.50 / 0.400 |" in md  # RGB table
+    assert "| `light-best` | drn |" in md
+    assert "- heavy rain: `heavy-best` †, largest" in md
+    sentence = ("† Lineage includes heavy_thin as first calibrated on 12 Rain100H test images; replace by "
+                "retraining: `heavy-best`.")
+    assert md.count(sentence) == 2                       # under the picks and under the Y table
+    # the README blocks are not marked (they are spliced into README.md by the same command)
+    assert "†" not in "".join(sb.readme_blocks(board).values())
+
+
+def test_shipped_weights_descended_from_the_old_heavy_thin_are_flagged():
+    """drn-heavy and drn-light both start from the DRN trained 2,900 steps on heavy_thin before its recalibration;
+    when they are replaced by retraining, this list shrinks."""
+    flags = sb.weight_flags(sb.weight_files())
+    assert sorted(flags) == ["drn-heavy", "drn-light"]
+    assert all(v == [sb.HEAVY_THIN_NOTE] for v in flags.values())
