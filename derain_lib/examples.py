@@ -14,7 +14,7 @@ The demo (``demo_app.py``) and the tests use these files.  They live inside the 
 
 :func:`real_examples` lists *real* rainy photos from the shared data root (``real_rainy/``, ``real_rainy_more/``;
 never copied into the project), which the demo offers first when they are present: the photos that
-``msnet-semi``'s feature matching never saw (:data:`derain_lib.models.semi.HELD_OUT_REAL`), so no shipped model
+``msnet-semi``'s feature matching never saw (:data:`derain_lib.paths.HELD_OUT_REAL`), so no shipped model
 has seen them. :func:`demo_examples` chooses between the two.
 """
 from __future__ import annotations

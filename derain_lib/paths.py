@@ -15,7 +15,17 @@ WEIGHTS_DIR = PACKAGE_DIR / "weights"
 ENV_VAR = "DERAIN_DATA"
 
 # Benchmark sets: evaluation only, never training.
-BENCHMARK_SETS = ("rain100H", "rain100L", "rain100L_subset10", "outdoor_rain_sample")
+BENCHMARK_SETS = ("rain100H", "rain100L", "rain100L_subset10", "outdoor_rain_sample", "real_rain_gt35")
+
+# Real rainy photos held back from the unlabelled training pool (passed as ``--exclude`` when training the
+# shipped weights) so that results can be shown on photos the matching never saw: two light-rain DRN examples,
+# two heavy-rain HeavyRainRemoval web photos, four SIRR/Syn2Real photos (people, close-up, street, hazy park).
+HELD_OUT_REAL = (
+    "real_rainy/rainy/drn_real_14.jpg", "real_rainy/rainy/drn_real_24.jpg",
+    "real_rainy/rainy/heavyrain_web_Image1.png", "real_rainy/rainy/heavyrain_web_Image4.png",
+    "real_rainy_more/rainy/sirr_real_008.jpg", "real_rainy_more/rainy/sirr_real_049.jpg",
+    "real_rainy_more/rainy/sirr_real_117.jpg", "real_rainy_more/rainy/sirr_real_091.jpg",
+)
 
 
 def refuse_test_set(folder: str | Path, advice: str) -> None:

@@ -49,8 +49,9 @@ Shipped weights (``derain_lib/weights/msnet-sup`` and ``msnet-semi``, sidecar JS
 ``channels=16`` (the paper's 32 costs about 3x more per training step on a CPU), everything else the
 defaults; both share their first runs, then take the same last run (steps, seed, synthetic batches, learning
 rate); in it ``msnet-semi`` adds ``L_match`` against patches of the real photos in ``real_rainy/`` and
-``real_rainy_more/`` minus :data:`HELD_OUT_REAL`, weighted ``match_weight=0.1`` (ours: at the paper's 1 the term
-outweighed the MSE many times over at the start of a fine-tuning run and cost more than 0.5 dB on the benchmarks).
+``real_rainy_more/`` minus :data:`derain_lib.paths.HELD_OUT_REAL`, weighted ``match_weight=0.1`` (ours: at
+the paper's 1 the term outweighed the MSE many times over at the start of a fine-tuning run and cost more than
+0.5 dB on the benchmarks).
 Matching can also be satisfied partly by shrinking all features; compare the feature RMS along with the gap.
 
 ONNX export: :meth:`MSNet.graph_module` (:mod:`derain_lib.models.semi_graph`): the forward with a branchless pad.
@@ -64,7 +65,6 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "HELD_OUT_REAL",
     "PAPER_SCHEDULE",
     "CascadeBlock",
     "MSNet",
@@ -122,17 +122,6 @@ class MultiScaleUnit(nn.Module):
             zs.append(z)
         out = torch.stack(zs, 0).sum(0)  # F_hat = sum_i Z_i
         return (out, zs) if return_scales else out
-
-
-# Real rainy photos held back from the unlabelled training pool (passed as ``--exclude`` when training the
-# shipped weights) so that results can be shown on photos the matching never saw: two light-rain DRN examples,
-# two heavy-rain HeavyRainRemoval web photos, four SIRR/Syn2Real photos (people, close-up, street, hazy park).
-HELD_OUT_REAL = (
-    "real_rainy/rainy/drn_real_14.jpg", "real_rainy/rainy/drn_real_24.jpg",
-    "real_rainy/rainy/heavyrain_web_Image1.png", "real_rainy/rainy/heavyrain_web_Image4.png",
-    "real_rainy_more/rainy/sirr_real_008.jpg", "real_rainy_more/rainy/sirr_real_049.jpg",
-    "real_rainy_more/rainy/sirr_real_117.jpg", "real_rainy_more/rainy/sirr_real_091.jpg",
-)
 
 
 def feature_vectors(feat: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.scoreboard.protocol import heldout_real
+
 
 def paper_sizes(arch: str) -> dict:
     """The (batch, crop) of ``arch``'s paper, read from its model's ``PAPER_SCHEDULE`` (crop as int (square) or
@@ -19,14 +21,6 @@ def paper_sizes(arch: str) -> dict:
 
     s = paper_schedule(arch)
     return {"batch": s["batch"], "crop": s["patch"], "source": f"{model_class(arch).__module__}.PAPER_SCHEDULE"}
-
-
-def held_out_names() -> tuple[str, ...]:
-    """File names of the real photos the shipped msnet-semi held out of its matching loss
-    (:data:`derain_lib.models.semi.HELD_OUT_REAL`; the notebooks show results on them)."""
-    from derain_lib.models.semi import HELD_OUT_REAL
-
-    return tuple(Path(p).name for p in HELD_OUT_REAL)
 
 
 @dataclass(frozen=True)
@@ -118,7 +112,7 @@ def train_spec(recipe: Recipe, *, config: dict, scale: int, init: str | None = N
     out = Path(out) if out is not None else None
     return TrainSpec(
         recipe.arch, config=config, preset=recipe.preset, mix_pairs=recipe.mix_pairs,
-        real=("default",) if recipe.real else None, exclude=held_out_names() if recipe.real else (),
+        real=("default",) if recipe.real else None, exclude=heldout_real() if recipe.real else (),
         steps=10 ** 9, batch=batch, patch=crop, lr=recipe.lr, grad_clip=recipe.grad_clip, precision=precision,
         seed=seed, device=device, init=init, resume=resume, resume_lr=recipe.lr if resume else None,
         ckpt=out.with_suffix(".pt") if out else None, ckpt_every=None, log_every=10, progress="off", out=out,

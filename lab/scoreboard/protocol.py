@@ -79,10 +79,8 @@ def real_photo_files() -> list[Path]:
 def heldout_real() -> tuple[str, ...]:
     """File names (no folder) of the real photos that msnet-semi's matching never saw.
 
-    :data:`~derain_lib.models.semi.HELD_OUT_REAL` lists them as ``folder/rainy/name`` while the per-photo rows
+    :data:`~derain_lib.paths.HELD_OUT_REAL` lists them as ``folder/rainy/name`` while the per-photo rows
     are keyed by the bare file name, so only the names are compared."""
-    try:
-        from derain_lib.models.semi import HELD_OUT_REAL
-        return tuple(Path(p).name for p in HELD_OUT_REAL)
-    except ImportError:
-        return ()
+    from derain_lib import paths
+
+    return tuple(Path(p).name for p in paths.HELD_OUT_REAL)

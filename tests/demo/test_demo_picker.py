@@ -203,6 +203,6 @@ def test_examples_are_real_photos_when_the_data_root_has_them(tmp_path, monkeypa
 
 def test_real_examples_were_never_trained_on():
     """The real photos offered are held out of msnet-semi's unlabelled training pool (HELD_OUT_REAL)."""
-    from derain_lib.models.semi import HELD_OUT_REAL
+    from derain_lib.paths import HELD_OUT_REAL
 
     assert {rel for rel, _ in examples.REAL_EXAMPLES} <= set(HELD_OUT_REAL)

@@ -58,7 +58,7 @@ PACKAGES = ("derain_lib", "derain_demo", "lab")
 SCIENCE = ("derain_lib.models", "derain_lib.layers")
 # what the science may import: itself and the ground floor it stands on
 GROUND = SCIENCE + ("derain_lib.io", "derain_lib.metrics", "derain_lib.losses", "derain_lib.mser",
-                    "derain_lib.perceptual")
+                    "derain_lib.perceptual", "derain_lib.paths")
 # the library's faces: the only modules that may import the command line or argparse
 FACES = ("derain_lib.cli", "derain_lib.__main__")
 TRAINING = ("derain_lib.train", "derain_lib.data", "derain_lib.rain", "derain_lib.rain_bank", "derain_lib.folders",

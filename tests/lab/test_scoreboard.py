@@ -159,8 +159,8 @@ def test_cached_only_evaluates_nothing_and_lists_the_rest(tiny):
 
 def test_heldout_real_mean_uses_the_held_out_photos(tiny, monkeypatch):
     """nr_real_heldout is the mean over the photos of HELD_OUT_REAL (listed with their folders) found here."""
-    from derain_lib.models import semi
-    monkeypatch.setattr(semi, "HELD_OUT_REAL", ("real_rainy/rainy/p1.png", "real_rainy_more/rainy/elsewhere.jpg"))
+    from derain_lib import paths
+    monkeypatch.setattr(paths, "HELD_OUT_REAL", ("real_rainy/rainy/p1.png", "real_rainy_more/rainy/elsewhere.jpg"))
     row = next(r for r in _build(tiny)["rows"] if r["weights"] == "drn-tiny")
     assert row["nr_real_heldout"] == pytest.approx(row["nr_per_image"]["p1.png"])
     assert row["nr_real_heldout"] != pytest.approx(row["nr_real"])

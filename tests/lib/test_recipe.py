@@ -162,11 +162,11 @@ def test_a_two_step_run_writes_weights_a_sidecar_and_one_lineage_entry(data_root
 def test_the_campaign_and_the_command_line_make_the_same_batches(data_root, name, argv):
     from derain_lib.models.registry import build_model
     from lab.campaign import RECIPES, train_spec
-    from lab.campaign.recipes import held_out_names
+    from lab.scoreboard.protocol import heldout_real
 
     recipe = RECIPES[name]
     campaign = train_spec(recipe, config={}, scale=1, batch_cap=2, crop_cap=24, device="cpu", seed=7)
-    exclude = ["--exclude", *held_out_names()] if recipe.real else []
+    exclude = ["--exclude", *heldout_real()] if recipe.real else []
     cli = _cli_spec(*argv, *exclude, "--batch", "2", "--patch", "24", "--seed", "7", "--steps", "1", "--out", "x")
     for field in ("arch", "preset", "mix_pairs", "real", "exclude", "batch", "patch", "lr", "seed"):
         assert getattr(campaign, field) == getattr(cli, field), field
