@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .rain import PRESET_CALIBRATION
 from .weightfile import read_metadata, rewrite_info, save_weights
 
 
@@ -115,6 +116,8 @@ def record(spec, recipe, trainer, start: Start, *, data: str, evals: dict | None
            "batch": r.batch, "patch": r.patch, "lr": r.lr, "config": r.config, "machine": info["machine"],
            "precision": trainer.compute_precision, "interrupted": trainer.interrupted,
            "init": start.init, "resumed_from": spec.resume}
+    if run["preset"]:     # which calibration of the synthetic presets this run drew from (docs/data.md)
+        run["preset_calibration"] = PRESET_CALIBRATION
     # every fit() call of the run (a resumed run's earlier invocations too); the precision names all of them
     run["invocations"] = [inv for inv in trainer.invocations if int(inv.get("from_step", 0)) >= start.counts_from]
     known = [inv["precision"] for inv in run["invocations"] if "precision" in inv]

@@ -19,6 +19,7 @@ from derain_lib.data import (
     paired_patch_batches,
     real_patch_batches,
 )
+from derain_lib.rain import PRESET_CALIBRATION
 from derain_lib.recipe import TrainSpec, build_batches, run
 from derain_lib.weightfile import read_metadata
 
@@ -142,6 +143,7 @@ def test_a_two_step_run_writes_weights_a_sidecar_and_one_lineage_entry(data_root
     [entry] = info["lineage"]
     assert entry["steps"] == 2 and entry["command"] == "a notebook" and entry["init"] is None
     assert entry["data"] == "synthetic (light) over clean/" and entry["preset"] == "light"
+    assert entry["preset_calibration"] == PRESET_CALIBRATION          # drawn from the training-pair calibration
     assert entry["batch"] == 1 and entry["patch"] == 32 and entry["config"] == {"stages": 2, "recursions": 1}
     assert entry["precision"] == "fp32" and entry["interrupted"] is False and entry["resumed_from"] is None
     for k in ("train_seconds", "cpu_seconds"):                  # seconds to the millisecond, never negative
