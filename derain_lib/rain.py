@@ -92,7 +92,8 @@ PRESETS: dict[str, RainParams] = {
 # "mixed" draws each image from light or heavy with equal probability (handled in rain_batch); any presets
 # joined by "+" (e.g. "heavy_thin+heavy_cross") likewise draw each image from one of them, uniformly.
 # Banks of real rain layers from training pairs (derain_lib.rain_bank): "bank" (RainTrainH), "bank_ddn" (DDN
-# streaks), "bank_1dir" (RainTrainH, one direction per crop), "bank_heavy" (RainTrainH at full strength).
+# streaks), "bank_1dir" (RainTrainH, one direction per crop), "bank_heavy" (RainTrainH at full strength),
+# "bank_heavy26" (rain_heavy_train26), "bank_light" (RainTrainL).
 # They join with "+" like the presets.
 BANK_NAMES = tuple(BANKS)
 PRESET_NAMES = tuple(PRESETS) + ("mixed",) + BANK_NAMES

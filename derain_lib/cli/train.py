@@ -49,7 +49,8 @@ def register(sub) -> None:
     sp.add_argument("--preset", default="mixed",
                     help="rain preset: light, heavy, heavy_thin and heavy_cross (Rain100H looks), heavy_haze, mixed;"
                          " or a bank of real rain layers from training pairs: bank (RainTrainH), bank_heavy (the"
-                         " same at full strength), bank_1dir (its streaks, one direction, sparse), bank_ddn (DDN"
+                         " same at full strength), bank_1dir (its streaks, one direction, sparse), bank_heavy26 (the"
+                         " 26 heavy pairs of rain_heavy_train26), bank_light (RainTrainL's 200 layers), bank_ddn (DDN"
                          " streaks); join any with + to draw each image from one of them (e.g. bank+bank_1dir)")
     sp.add_argument("--angle-range", nargs=2, type=float, metavar=("LO", "HI"), help="rain angles (degrees)")
     sp.add_argument("--mix-pairs", nargs=2, metavar=("PAIRS", "FRACTION"),
