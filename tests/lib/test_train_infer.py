@@ -160,8 +160,12 @@ def test_torchrun_gloo_two_processes(tmp_path):
         dist.all_gather(gathered, flat)
         assert tr.world_size == 2
         assert torch.allclose(gathered[0], gathered[1]), "ranks diverged"
-        print("rank", tr.rank, "ok")
+        print("rank", tr.rank, "ok", flush=True)
+        dist.barrier()                 # both ranks done with gloo before either tears its process group down
         dist.destroy_process_group()
+        # gloo's threads can abort the C++ static teardown at interpreter exit ("terminate called without an
+        # active exception") after everything above has passed: leave without it
+        import os; os._exit(0)
     """))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
