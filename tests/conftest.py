@@ -3,7 +3,7 @@
 Tests are CPU-only and seeded; data tests skip loudly when data is absent.  The tiers (markers registered in
 pyproject.toml): ``slow`` (end-to-end runs: the CLI training round trip, ONNX exports of every weight, the wheel,
 the campaign dry run, the benchmark scripts), ``notebooks`` (nbval and the full-mode smoke), ``browser`` (Chromium).
-The fast lane, ``python -m pytest -m "not slow and not notebooks and not browser"``, takes about two minutes.
+The fast lane, ``python -m pytest -m "not slow and not notebooks and not browser"``, takes about a minute.
 Torch threads: ``DERAIN_TEST_THREADS`` (default 1), set once here and never by a test module at import; pytest-xdist
 runs one worker per core (``addopts`` in pyproject.toml), so the cores are used by files in parallel.
 """
