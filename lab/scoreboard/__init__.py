@@ -39,7 +39,7 @@ from .evaluate import (
 )
 from .lineage import HEAVY_THIN_NOTE, board_flags, lineage_flags, weight_flags
 from .machines import machine_state, machines_markdown, short_machine, timing_machines_note
-from .methods import Method, bicubic_method, input_method, sidecar, weight_files, weight_method
+from .methods import Method, bicubic_method, input_method, weight_files, weight_method
 from .papers import PAPERS, PROTOCOL_OF_KIND
 from .plot import plot
 from .protocol import (
@@ -78,6 +78,6 @@ __all__ = [
     "input_method", "lineage_flags", "lineage_legend", "lineage_marks", "machine_state", "machines_markdown",
     "pick_block", "plot", "readme_blocks", "real_photo_files", "reasons", "recommend", "remaining_pixels",
     "result_rows", "results_block", "rgb_table", "score_one", "set_fingerprint", "set_summary", "short_machine",
-    "sidecar", "subset_indices", "targets", "timing_machines_note", "to_json", "to_markdown", "update_readme",
+    "subset_indices", "targets", "timing_machines_note", "to_json", "to_markdown", "update_readme",
     "weight_files", "weight_flags", "weight_method", "write", "y_table",
 ]

@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from derain_lib.reports import read_sidecar
+
 from . import protocol
 from .cache import Cache
 from .machines import machine_state
-from .methods import Method, crop, input_method, sidecar, weight_method
+from .methods import Method, crop, input_method, weight_method
 from .protocol import (
     METRICS,
     NR_SET,
@@ -199,7 +201,7 @@ def evaluate_weight(name: str, path: str | Path, cache_dir: str | Path | None, m
         torch.set_num_threads(threads)
     path = Path(path)
     cache = cache or Cache(cache_dir)
-    side = sidecar(path)
+    side = read_sidecar(path)
     m, model = weight_method(name, path)
     if cached_only:
         sub = densest_cached(m, cache)

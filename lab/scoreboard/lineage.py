@@ -16,8 +16,7 @@ from typing import Any
 
 from derain_lib.paths import WEIGHTS_DIR
 from derain_lib.rain import PRESET_CALIBRATION
-
-from .methods import sidecar
+from derain_lib.reports import read_sidecar
 
 HEAVY_THIN_NOTE = ("lineage includes heavy_thin as first calibrated on 12 Rain100H test images; replace by "
                    "retraining")
@@ -63,7 +62,7 @@ def weight_flags(names: Iterable[str], weights_dir: str | Path = WEIGHTS_DIR) ->
     """``{weight: notes}`` for the named weights whose sidecar in ``weights_dir`` earns a note."""
     out = {}
     for name in names:
-        notes = lineage_flags(sidecar(Path(weights_dir) / f"{name}.safetensors"))
+        notes = lineage_flags(read_sidecar(Path(weights_dir) / f"{name}.safetensors"))
         if notes:
             out[name] = notes
     return out

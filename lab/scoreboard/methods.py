@@ -1,7 +1,6 @@
 """The things scored: a shipped weight, the rainy input itself, and the bicubic baselines of the SR protocol."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,16 +67,6 @@ def bicubic_method(s: int) -> Method:
 
 def weight_files(weights_dir: str | Path = WEIGHTS_DIR) -> dict[str, Path]:
     return {p.stem: p for p in sorted(Path(weights_dir).glob("*.safetensors"))}
-
-
-def sidecar(path: Path) -> dict[str, Any]:
-    j = path.with_suffix(".json")
-    if j.exists():
-        try:
-            return json.loads(j.read_text())
-        except json.JSONDecodeError:
-            return {}
-    return {}
 
 
 def weight_method(name: str, path: Path) -> tuple[Method, Any]:
