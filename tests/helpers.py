@@ -29,3 +29,24 @@ class TinyNet(torch.nn.Module):
             y = torch.nn.functional.pixel_shuffle(y, self.scale)
             x = torch.nn.functional.interpolate(x, scale_factor=self.scale, mode="nearest")
         return x + 0.1 * y
+
+
+def randomised(model, seed=0, std=0.1):
+    """Random weights large enough that every stage changes the image (a fresh model is close to identity)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * std)
+    return model
+
+
+def docs_cli_examples(text: str, prog: str) -> list[list[str]]:
+    """The argument lists of every ``prog ...`` line in the bash blocks of a Markdown text (backslash continuations
+    joined, trailing ``  # comments`` dropped), without ``prog`` itself."""
+    import re
+    import shlex
+
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
+    lines = [ln.split("  #")[0].strip() for block in blocks for ln in block.replace("\\\n", " ").splitlines()]
+    return [shlex.split(ln)[len(prog.split()):] for ln in lines if ln.startswith(prog + " ")]
+

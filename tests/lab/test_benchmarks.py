@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from helpers import randomised
 
 from derain_lib.models.drn import DRN
 from lab.benchmarks import bench_backends, bench_drn, bench_malloc
@@ -14,15 +15,6 @@ pytestmark = pytest.mark.slow
 
 
 TOL = 1e-4
-
-
-def randomised(model, seed=0, std=0.1):
-    """Random weights large enough that every stage changes the image (a fresh model is close to identity)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * std)
-    return model
 
 
 def test_speed_benchmark_runs_against_the_authors_forward():

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import re
-import shlex
 import subprocess
 import sys
 
 import pytest
+from helpers import docs_cli_examples
 
 from lab import ROOT
 from lab.__main__ import build_parser
@@ -22,11 +22,9 @@ def test_every_lab_example_in_docs_parses():
     verbs = _verbs(parser)
     assert verbs == {"latency", "scoreboard", "campaign"}
     assert {f"lab {v}" for v in verbs} <= set(re.findall(r"^## (lab \S+)$", text, flags=re.MULTILINE))
-    examples = [ln.split("  #")[0].strip() for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
-                for ln in block.replace("\\\n", " ").splitlines() if ln.startswith("python -m lab ")]
     parsed = 0
-    for ex in examples:
-        argv = shlex.split(ex)[3:]
+    for argv in docs_cli_examples(text, "python -m lab"):
+        ex = "python -m lab " + " ".join(argv)
         if "--help" in argv:
             continue
         try:

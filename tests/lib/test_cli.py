@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import require_data
+from helpers import docs_cli_examples, require_data
 from PIL import Image
 
 from derain_lib.paths import data_root
@@ -233,7 +233,6 @@ def test_docs_cli_examples_parse_and_every_verb_is_documented():
     """Every ``python -m derain_lib ...`` example of docs/cli.md parses with the real parser, and every
     subcommand has its section there."""
     import re
-    import shlex
 
     from derain_lib.cli import build_parser
 
@@ -242,12 +241,9 @@ def test_docs_cli_examples_parse_and_every_verb_is_documented():
     verbs = set(next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices)
     sections = set(re.findall(r"^## (\S+)$", text, flags=re.MULTILINE))
     assert verbs <= sections, f"subcommands without a section in docs/cli.md: {verbs - sections}"
-    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
-    examples = [ln.split("  #")[0].strip() for block in blocks
-                for ln in block.replace("\\\n", " ").splitlines() if ln.startswith("python -m derain_lib ")]
     parsed = 0
-    for ex in examples:
-        argv = shlex.split(ex)[3:]
+    for argv in docs_cli_examples(text, "python -m derain_lib"):
+        ex = "python -m derain_lib " + " ".join(argv)
         if "--help" in argv or argv[0] not in verbs and argv[0] in UNREGISTERED_DOCUMENTED:
             continue
         try:

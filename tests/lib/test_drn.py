@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import randomised
 from skimage.metrics import structural_similarity
 
 from derain_lib.models.drn import DRN, PAPER_SCHEDULE, stage_weights, training_loss
@@ -13,15 +14,6 @@ from derain_lib.models.registry import build_model, config_dict
 
 def n_params(m):
     return sum(p.numel() for p in m.parameters())
-
-
-def randomised(model, seed=0, std=0.1):
-    """Random weights large enough that every stage changes the image (a fresh model is close to identity)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * std)
-    return model
 
 
 def test_parameter_count_matches_paper_table1():
